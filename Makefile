@@ -1,0 +1,124 @@
+# routetrace — plain GNU make.  `make` builds build/routetrace; `make test` is the
+# whole suite (what the README and .ci/run give); `make demo` runs the demo.
+# make SANITIZE=address,undefined BUILD=build/asan   -> sanitized tree beside the normal one
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+BUILD    ?= build
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wundef -Wpointer-arith -Wno-format-nonliteral
+PKGS     := libevent jansson libmariadb libpcap
+CPPFLAGS += -I. -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+STD      := -std=c11
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_extra -lm
+ifdef SANITIZE
+CFLAGS   += -O1 -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+# Debian packages the build, the tests and the demo need (installed by `make deps`).
+DEB_PKGS := build-essential pkg-config libevent-dev libjansson-dev libmariadb-dev libpcap-dev \
+            libcmocka-dev mariadb-server mariadb-client python3 python3-pymysql tcpdump \
+            clang libclang-rt-14-dev curl procps
+BENCH_PKGS := sysbench haproxy tshark percona-toolkit
+
+LIB_SRCS  := $(sort $(wildcard router/*.c) $(filter-out proxy/main.c,$(wildcard proxy/*.c)) \
+             $(wildcard capture/*.c))
+OBJ       := $(BUILD)/obj
+LIB_OBJS  := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+MAIN_OBJ  := $(OBJ)/proxy/main.o
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRCS := $(sort $(wildcard tests/integ/*.c) $(wildcard bench/*.c))
+TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps bench-deps test check unit integ sanitize demo bench fuzz fuzz-smoke clean lint FORCE
+
+all: $(BUILD)/routetrace $(TOOL_BINS)
+
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(@D); echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || \
+	  echo '$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)' > $@
+
+$(OBJ)/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c $< -o $@
+
+$(BUILD)/routetrace: $(MAIN_OBJ) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/integ/%: $(OBJ)/tests/integ/%.o $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(OBJ)/bench/%.o $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+# --- packages --------------------------------------------------------------
+deps:
+	@scripts/apt-need $(DEB_PKGS)
+
+bench-deps:
+	@scripts/apt-need $(DEB_PKGS) $(BENCH_PKGS)
+
+# --- tests -------------------------------------------------------------------
+# `make test`: packages, then the suite on a normal build, then the unit tests and
+# the integration suite again under ASan/UBSan (a separate build tree).
+test: deps
+	@rm -f build/.results
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory sanitize
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@scripts/test-summary
+
+check: all $(UNIT_BINS)
+	@scripts/run-unit $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/integ/run.sh
+
+unit: all $(UNIT_BINS)
+	@scripts/run-unit $(UNIT_BINS)
+
+integ: all
+	@BUILD=$(BUILD) tests/integ/run.sh
+
+sanitize:
+	@$(MAKE) --no-print-directory CC=clang SANITIZE=address,undefined BUILD=build/asan check
+
+# libFuzzer (clang): every target on its corpus for FUZZ_SECONDS each.
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(@D)
+	clang $(STD) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  $(WARN) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n build/fuzz/new-$$n; \
+	  echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/new-$$n tests/fuzz/corpus/$$n \
+	    2>build/fuzz/$$n.log || { tail -40 build/fuzz/$$n.log; exit 1; }; done
+
+# A short fuzz run inside `make test`: each target replays its corpus and fuzzes briefly.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-10}
+
+# --- demo and bench ------------------------------------------------------------
+demo: deps all
+	@BUILD=$(BUILD) scripts/demo.sh
+
+bench: bench-deps all
+	@BUILD=$(BUILD) bench/run.sh
+
+lint:
+	@scripts/lint
+
+clean:
+	rm -rf build
