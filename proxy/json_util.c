@@ -1,0 +1,82 @@
+/* proxy/json_util.c: see json_util.h. */
+#include "proxy/json_util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid (RFC 3629: no
+ * overlongs, no surrogates, nothing above U+10FFFF). */
+static size_t
+utf8_seq_len(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0];
+	size_t len;
+	uint32_t cp;
+
+	if (c < 0x80) {
+		return 1;
+	} else if ((c & 0xe0) == 0xc0) {
+		len = 2, cp = c & 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		len = 3, cp = c & 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		len = 4, cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n) {
+		return 0;
+	}
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80) {
+			return 0;
+		}
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+		return 0;
+	}
+	return len;
+}
+
+json_t *
+json_string_lossy(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, bad = 0;
+
+	while (i < n) {
+		size_t l = utf8_seq_len(p + i, n - i);
+		if (l == 0 || p[i] == 0) {
+			bad++;
+			l = 1;
+		}
+		i += l;
+	}
+	if (bad == 0) {
+		return json_stringn_nocheck(s, n);
+	}
+	char *buf = malloc(n + 2 * bad + 1); /* each bad byte (1) becomes U+FFFD (3) */
+	if (buf == NULL) {
+		return NULL;
+	}
+	size_t o = 0;
+	for (i = 0; i < n;) {
+		size_t l = utf8_seq_len(p + i, n - i);
+		if (l == 0 || p[i] == 0) {
+			memcpy(buf + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(buf + o, p + i, l);
+		o += l;
+		i += l;
+	}
+	json_t *j = json_stringn_nocheck(buf, o);
+	free(buf);
+	return j;
+}

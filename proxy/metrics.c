@@ -1,0 +1,337 @@
+/* proxy/metrics.c: families of labelled series; each family keeps its series in
+ * insertion order (stable output) with an open-addressing index over a hash of the
+ * label values. */
+#include "proxy/metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+
+#include "proxy/json_util.h"
+
+#define METRICS_MAX_FAMILIES 64
+
+struct metric_series {
+	char **values;       /* nlabels copies */
+	uint64_t hash;
+	double value;
+};
+
+struct metric_family {
+	struct metrics *owner;
+	const char *name;
+	const char *help;
+	enum metric_type type;
+	unsigned nlabels;
+	const char *labels[METRICS_MAX_LABELS];
+	struct metric_series *series; /* insertion order */
+	unsigned nseries, cap;
+	unsigned *index;             /* open addressing: series position + 1, 0 = empty */
+	unsigned index_cap;          /* power of two, > 2 * nseries */
+};
+
+struct metrics {
+	struct metric_family fam[METRICS_MAX_FAMILIES];
+	unsigned nfam;
+	unsigned max_series;
+	struct metric_family *dropped; /* routetrace_metrics_series_dropped_total */
+};
+
+static uint64_t
+labels_hash(unsigned n, const char *const *v)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a over values, NUL-separated */
+
+	for (unsigned i = 0; i < n; i++) {
+		for (const unsigned char *p = (const unsigned char *)v[i]; *p; p++) {
+			h = (h ^ *p) * 1099511628211ULL;
+		}
+		h = (h ^ 0xff) * 1099511628211ULL;
+	}
+	return h;
+}
+
+static bool
+labels_equal(unsigned n, char *const *a, const char *const *b)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(a[i], b[i]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+struct metrics *
+metrics_new(unsigned max_series_per_family)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+	static const char *const fam_label[] = {"family"};
+
+	if (m == NULL) {
+		return NULL;
+	}
+	m->max_series = max_series_per_family ? max_series_per_family : 10000;
+	m->dropped = metrics_family(m, "routetrace_metrics_series_dropped_total",
+				    "Samples not recorded because a family reached its label-set bound",
+				    METRIC_COUNTER, 1, fam_label);
+	return m;
+}
+
+void
+metrics_free(struct metrics *m)
+{
+	if (m == NULL) {
+		return;
+	}
+	for (unsigned f = 0; f < m->nfam; f++) {
+		struct metric_family *fam = &m->fam[f];
+		for (unsigned s = 0; s < fam->nseries; s++) {
+			for (unsigned l = 0; l < fam->nlabels; l++) {
+				free(fam->series[s].values[l]);
+			}
+			free(fam->series[s].values);
+		}
+		free(fam->series);
+		free(fam->index);
+	}
+	free(m);
+}
+
+struct metric_family *
+metrics_family(struct metrics *m, const char *name, const char *help, enum metric_type type,
+	       unsigned nlabels, const char *const *label_names)
+{
+	for (unsigned f = 0; f < m->nfam; f++) {
+		if (strcmp(m->fam[f].name, name) == 0) {
+			return &m->fam[f];
+		}
+	}
+	if (m->nfam == METRICS_MAX_FAMILIES || nlabels > METRICS_MAX_LABELS) {
+		return NULL;
+	}
+	struct metric_family *fam = &m->fam[m->nfam++];
+	memset(fam, 0, sizeof(*fam));
+	fam->owner = m;
+	fam->name = name;
+	fam->help = help;
+	fam->type = type;
+	fam->nlabels = nlabels;
+	for (unsigned i = 0; i < nlabels; i++) {
+		fam->labels[i] = label_names[i];
+	}
+	return fam;
+}
+
+static bool
+family_reindex(struct metric_family *f, unsigned new_cap)
+{
+	unsigned *idx = calloc(new_cap, sizeof(*idx));
+
+	if (idx == NULL) {
+		return false;
+	}
+	for (unsigned s = 0; s < f->nseries; s++) {
+		unsigned i = (unsigned)f->series[s].hash & (new_cap - 1);
+		while (idx[i] != 0) {
+			i = (i + 1) & (new_cap - 1);
+		}
+		idx[i] = s + 1;
+	}
+	free(f->index);
+	f->index = idx;
+	f->index_cap = new_cap;
+	return true;
+}
+
+static struct metric_series *
+family_find(const struct metric_family *f, uint64_t h, const char *const *v)
+{
+	if (f->index_cap == 0) {
+		return NULL;
+	}
+	for (unsigned i = (unsigned)h & (f->index_cap - 1); f->index[i] != 0;
+	     i = (i + 1) & (f->index_cap - 1)) {
+		struct metric_series *s = &f->series[f->index[i] - 1];
+		if (s->hash == h && labels_equal(f->nlabels, s->values, v)) {
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static struct metric_series *
+family_insert(struct metric_family *f, uint64_t h, const char *const *v)
+{
+	if (f->nseries >= f->owner->max_series && f != f->owner->dropped) {
+		const char *name[] = {f->name};
+		metric_add(f->owner->dropped, name, 1);
+		return NULL;
+	}
+	if (f->nseries == f->cap) {
+		unsigned cap = f->cap ? f->cap * 2 : 8;
+		struct metric_series *s = realloc(f->series, cap * sizeof(*s));
+		if (s == NULL) {
+			return NULL;
+		}
+		f->series = s;
+		f->cap = cap;
+	}
+	if (2 * (f->nseries + 1) > f->index_cap &&
+	    !family_reindex(f, f->index_cap ? f->index_cap * 2 : 16)) {
+		return NULL;
+	}
+	struct metric_series *s = &f->series[f->nseries];
+	s->values = calloc(f->nlabels ? f->nlabels : 1, sizeof(char *));
+	if (s->values == NULL) {
+		return NULL;
+	}
+	for (unsigned l = 0; l < f->nlabels; l++) {
+		s->values[l] = strdup(v[l] ? v[l] : "");
+		if (s->values[l] == NULL) {
+			while (l-- > 0) {
+				free(s->values[l]);
+			}
+			free(s->values);
+			return NULL;
+		}
+	}
+	s->hash = h;
+	s->value = 0;
+	unsigned i = (unsigned)h & (f->index_cap - 1);
+	while (f->index[i] != 0) {
+		i = (i + 1) & (f->index_cap - 1);
+	}
+	f->index[i] = ++f->nseries;
+	return s;
+}
+
+static struct metric_series *
+family_series(struct metric_family *f, const char *const *v)
+{
+	const char *vals[METRICS_MAX_LABELS];
+
+	for (unsigned i = 0; i < f->nlabels; i++) {
+		vals[i] = v[i] ? v[i] : "";
+	}
+	uint64_t h = labels_hash(f->nlabels, vals);
+	struct metric_series *s = family_find(f, h, vals);
+	return s ? s : family_insert(f, h, vals);
+}
+
+void
+metric_add(struct metric_family *f, const char *const *label_values, uint64_t delta)
+{
+	struct metric_series *s;
+
+	if (f == NULL || (s = family_series(f, label_values)) == NULL) {
+		return;
+	}
+	s->value += (double)delta;
+}
+
+void
+metric_set(struct metric_family *f, const char *const *label_values, double value)
+{
+	struct metric_series *s;
+
+	if (f == NULL || (s = family_series(f, label_values)) == NULL) {
+		return;
+	}
+	s->value = value;
+}
+
+double
+metric_get(const struct metric_family *f, const char *const *label_values)
+{
+	const char *vals[METRICS_MAX_LABELS];
+
+	if (f == NULL) {
+		return 0;
+	}
+	for (unsigned i = 0; i < f->nlabels; i++) {
+		vals[i] = label_values[i] ? label_values[i] : "";
+	}
+	const struct metric_series *s = family_find(f, labels_hash(f->nlabels, vals), vals);
+	return s ? s->value : 0;
+}
+
+void
+metrics_escape_label(struct evbuffer *out, const char *s)
+{
+	const char *run = s;
+
+	for (; *s; s++) {
+		const char *rep = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+		if (rep != NULL) {
+			evbuffer_add(out, run, (size_t)(s - run));
+			evbuffer_add(out, rep, 2);
+			run = s + 1;
+		}
+	}
+	evbuffer_add(out, run, (size_t)(s - run));
+}
+
+static void
+render_value(struct evbuffer *out, double v)
+{
+	if (v == floor(v) && fabs(v) < 9e15) {
+		evbuffer_add_printf(out, " %.0f\n", v);
+	} else {
+		evbuffer_add_printf(out, " %.6g\n", v);
+	}
+}
+
+void
+metrics_render_prom(const struct metrics *m, struct evbuffer *out)
+{
+	for (unsigned f = 0; f < m->nfam; f++) {
+		const struct metric_family *fam = &m->fam[f];
+		evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help,
+				    fam->name, fam->type == METRIC_COUNTER ? "counter" : "gauge");
+		for (unsigned s = 0; s < fam->nseries; s++) {
+			evbuffer_add_printf(out, "%s", fam->name);
+			for (unsigned l = 0; l < fam->nlabels; l++) {
+				evbuffer_add_printf(out, "%s%s=\"", l ? "," : "{", fam->labels[l]);
+				metrics_escape_label(out, fam->series[s].values[l]);
+				evbuffer_add(out, "\"", 1);
+			}
+			if (fam->nlabels) {
+				evbuffer_add(out, "}", 1);
+			}
+			render_value(out, fam->series[s].value);
+		}
+	}
+}
+
+void
+metrics_render_json(const struct metrics *m, struct evbuffer *out)
+{
+	json_t *root = json_object();
+
+	for (unsigned f = 0; f < m->nfam; f++) {
+		const struct metric_family *fam = &m->fam[f];
+		json_t *arr = json_array();
+		for (unsigned s = 0; s < fam->nseries; s++) {
+			json_t *labels = json_object();
+			for (unsigned l = 0; l < fam->nlabels; l++) {
+				const char *v = fam->series[s].values[l];
+				json_object_set_new(labels, fam->labels[l],
+						    json_string_lossy(v, strlen(v)));
+			}
+			json_array_append_new(arr, json_pack("{s:o,s:f}", "labels", labels, "value",
+							     fam->series[s].value));
+		}
+		json_object_set_new(root, fam->name, arr);
+	}
+	char *txt = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (txt != NULL) {
+		evbuffer_add(out, txt, strlen(txt));
+		free(txt);
+	}
+	json_decref(root);
+}

@@ -1,0 +1,131 @@
+/* tests/unit/test_metrics.c: labelled series, Prometheus text and JSON output, the
+ * label-set bound, and lossy JSON strings. */
+#include "proxy/metrics.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+
+#include "proxy/json_util.h"
+
+static char *
+render(struct metrics *m, bool json)
+{
+	struct evbuffer *b = evbuffer_new();
+	size_t n;
+
+	if (json) {
+		metrics_render_json(m, b);
+	} else {
+		metrics_render_prom(m, b);
+	}
+	n = evbuffer_get_length(b);
+	char *s = malloc(n + 1);
+	evbuffer_remove(b, s, n);
+	s[n] = 0;
+	evbuffer_free(b);
+	return s;
+}
+
+static void
+test_counters_and_prom_text(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_new(100);
+	static const char *const lbl[] = {"table", "keyspace"};
+	struct metric_family *f = metrics_family(m, "rt_statements_total", "Statements", METRIC_COUNTER, 2, lbl);
+	const char *a[] = {"t1", "sourcekeyspace"};
+	const char *b[] = {"t\"2\\\n", "targetkeyspace"};
+
+	assert_ptr_equal(f, metrics_family(m, "rt_statements_total", "x", METRIC_COUNTER, 2, lbl));
+	metric_add(f, a, 2);
+	metric_add(f, a, 3);
+	metric_add(f, b, 1);
+	assert_true(metric_get(f, a) == 5);
+	assert_true(metric_get(f, b) == 1);
+	char *txt = render(m, false);
+	assert_non_null(strstr(txt, "# TYPE rt_statements_total counter\n"));
+	assert_non_null(strstr(txt, "rt_statements_total{table=\"t1\",keyspace=\"sourcekeyspace\"} 5\n"));
+	assert_non_null(strstr(txt, "rt_statements_total{table=\"t\\\"2\\\\\\n\",keyspace=\"targetkeyspace\"} 1\n"));
+	free(txt);
+	metrics_free(m);
+}
+
+static void
+test_series_bound_counts_drops(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_new(10);
+	static const char *const lbl[] = {"table"};
+	struct metric_family *f = metrics_family(m, "rt_x_total", "X", METRIC_COUNTER, 1, lbl);
+	char name[32];
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "t%d", i);
+		const char *v[] = {name};
+		metric_add(f, v, 1);
+	}
+	const char *t0[] = {"t0"}, *t999[] = {"t999"}, *fam[] = {"rt_x_total"};
+	assert_true(metric_get(f, t0) == 1);
+	assert_true(metric_get(f, t999) == 0);
+	struct metric_family *d = metrics_family(m, "routetrace_metrics_series_dropped_total", "", METRIC_COUNTER, 1, lbl);
+	assert_true(metric_get(d, fam) == 990);
+	metrics_free(m);
+}
+
+static void
+test_json_output_is_valid_with_binary_labels(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_new(100);
+	static const char *const lbl[] = {"table"};
+	struct metric_family *f = metrics_family(m, "rt_g", "G", METRIC_GAUGE, 1, lbl);
+	const char *v[] = {"bad\xff\xfe"};
+
+	metric_set(f, v, 2.5);
+	char *txt = render(m, true);
+	json_error_t e;
+	json_t *j = json_loads(txt, 0, &e);
+	assert_non_null(j);
+	json_t *s = json_array_get(json_object_get(j, "rt_g"), 0);
+	assert_true(json_real_value(json_object_get(s, "value")) == 2.5);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(s, "labels"), "table")),
+			    "bad\xef\xbf\xbd\xef\xbf\xbd");
+	json_decref(j);
+	free(txt);
+	metrics_free(m);
+}
+
+static void
+test_json_string_lossy(void **state)
+{
+	(void)state;
+	json_t *j = json_string_lossy("ok \xc3\xa9 \xed\xa0\x80 \xf4\x90\x80\x80 \xc0\xaf", 18);
+	/* é kept; surrogate, > U+10FFFF and overlong each replaced byte by byte */
+	const char *s = json_string_value(j);
+	assert_non_null(s);
+	assert_true(strncmp(s, "ok \xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd ", 15) == 0);
+	json_decref(j);
+	j = json_string_lossy("a\0b", 3);
+	assert_string_equal(json_string_value(j), "a\xef\xbf\xbd" "b");
+	json_decref(j);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counters_and_prom_text),
+		cmocka_unit_test(test_series_bound_counts_drops),
+		cmocka_unit_test(test_json_output_is_valid_with_binary_labels),
+		cmocka_unit_test(test_json_string_lossy),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
