@@ -1,0 +1,36 @@
+/* router/sql_digest.h: statement fingerprints (literals replaced by '?', a stable hash)
+ * and redaction of SQL text for the trace.  Pure, no allocation: callers pass buffers.
+ *
+ *   char d[SQL_DIGEST_MAX]; uint64_t h = sql_digest(sql, n, 0, d, sizeof(d));
+ *   char *r = malloc(n + 1); size_t rn = sql_redact(sql, n, 0, redact_all, r, n + 1);
+ */
+#ifndef RT_ROUTER_SQL_DIGEST_H
+#define RT_ROUTER_SQL_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SQL_DIGEST_MAX 1024 /* digest text beyond this is cut (the hash covers the cut text) */
+
+/* Writes the normalised statement to out (NUL-terminated, at most outlen - 1 bytes):
+ * comments, hints and directives dropped (executable-comment content kept as code),
+ * whitespace collapsed, keywords upper-cased, every literal (string, number, hex, bit,
+ * with its charset introducer) replaced by '?', and a list of two or more '?' collapsed
+ * to "?+" (IN lists, multi-row VALUES).  Returns a 64-bit FNV-1a hash of that text:
+ * equal for statements that differ only in literals, spacing, comments or keyword case.
+ * `lex_flags` are SQL_LEX_* from router/sql_lex_types.h. */
+uint64_t sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outlen);
+
+/* Copies the statement to out with literals replaced by '?'.  With all_literals false
+ * only secrets are replaced: every string / hex / bit literal of a statement that
+ * carries a password (IDENTIFIED ..., PASSWORD(...), SET PASSWORD, MASTER_PASSWORD,
+ * PASSWORD '...' options).  The output is never longer than the input: outlen >= n + 1
+ * always suffices.  Returns the bytes written (NUL not counted). */
+size_t sql_redact(const char *sql, size_t n, unsigned lex_flags, bool all_literals, char *out,
+		  size_t outlen);
+
+/* True if the statement carries a password (see sql_redact). */
+bool sql_has_secret(const char *sql, size_t n, unsigned lex_flags);
+
+#endif /* RT_ROUTER_SQL_DIGEST_H */
