@@ -85,7 +85,7 @@ enum wire_ev_type {
 	WIRE_EV_GREETING_ERR,  /* ERR sent instead of a greeting; server will close */
 	WIRE_EV_SSL_REQUEST,   /* client asked for TLS: the conversation is opaque from here */
 	WIRE_EV_LOGIN,         /* HandshakeResponse41 decoded (user, db, caps, plugin, attrs) */
-	WIRE_EV_AUTH_OK,       /* authentication ended with OK: command phase */
+	WIRE_EV_AUTH_OK,       /* authentication ended with OK: command phase (u.result.status) */
 	WIRE_EV_AUTH_ERR,      /* authentication ended with ERR */
 	WIRE_EV_COMMAND,       /* a client command is complete: the decision point (see below) */
 	WIRE_EV_RESULT,        /* one result of a response ended (one per statement of a chain) */
@@ -116,7 +116,9 @@ struct wire_command {
 	uint32_t stmt_id;     /* EXECUTE / SEND_LONG_DATA / CLOSE / RESET / FETCH */
 	bool stmt_known;      /* stmt_id maps to a PREPARE this decoder saw answered */
 	uint16_t option;      /* SET_OPTION value */
-	bool expects_response; /* false for STMT_CLOSE, SEND_LONG_DATA, QUIT */
+	bool expects_response; /* false for STMT_CLOSE, SEND_LONG_DATA, QUIT: their
+	                          RESPONSE_END follows the COMMAND event at once, and a
+	                          WIRE_BLOCK verdict gets no BLOCKED_DUE (nothing to answer) */
 	void *user;           /* caller context, set by the callback */
 };
 
@@ -223,7 +225,14 @@ enum wire_rc {
  * client direction it stops right after the last byte of a command that produced a
  * WIRE_EV_COMMAND, so the caller can act on that command's bytes (forward them, or
  * drop them when the verdict was WIRE_BLOCK).  *used = bytes consumed.  Events fire
- * synchronously from inside this call. */
+ * synchronously from inside this call.  Callers loop until all bytes are consumed;
+ * the other early stops are:
+ *  - client: right after the login packet (WIRE_EV_LOGIN / WIRE_EV_SSL_REQUEST), and at
+ *    the end of the rest of a blocked command (see wire_conv_c2s_dropping);
+ *  - client: when the COMMAND event fires before the command's end (inspection cap), it
+ *    stops there; the rest is forwarded (or dropped) as it comes;
+ *  - server: right after the message that ended the response before a blocked command,
+ *    when WIRE_EV_BLOCKED_DUE fired: relay the consumed bytes, then the ERR. */
 enum wire_rc wire_conv_feed(struct wire_conv *c, enum wire_dir dir, const uint8_t *p, size_t n,
 			    uint64_t ts_us, size_t *used);
 
@@ -231,6 +240,12 @@ enum wire_rc wire_conv_feed(struct wire_conv *c, enum wire_dir dir, const uint8_
  * inspection (COM_QUERY, PREPARE, INIT_DB, CHANGE_USER, the login packet, ...): the
  * inline caller must not forward them yet.  False when they may be forwarded now. */
 bool wire_conv_c2s_holding(const struct wire_conv *c);
+
+/* True while the next client bytes are the rest of a BLOCKED command whose
+ * WIRE_EV_COMMAND fired early (its payload passed limits.max_inspect, or a non-held
+ * command passed its 16-byte prefix).  wire_conv_feed then consumes only those bytes,
+ * stopping at the command's end, and the caller drops them. */
+bool wire_conv_c2s_dropping(const struct wire_conv *c);
 
 /* True once an SSLRequest made the conversation opaque (or BINLOG_DUMP took it over). */
 bool wire_conv_opaque(const struct wire_conv *c);
@@ -243,13 +258,15 @@ void wire_conv_close(struct wire_conv *c, uint64_t ts_us);
 
 /* Current state, for trace records and logs. */
 const char *wire_conv_user(const struct wire_conv *c);   /* "" until known; "unknown" mid-stream */
-const char *wire_conv_target(const struct wire_conv *c); /* raw target string, "" = none */
+const char *wire_conv_target(const struct wire_conv *c); /* raw target, "" = none or unknown */
 bool wire_conv_target_known(const struct wire_conv *c);
 uint16_t wire_conv_status(const struct wire_conv *c);    /* last server status flags */
 bool wire_conv_in_transaction(const struct wire_conv *c);
 uint64_t wire_conv_caps(const struct wire_conv *c);      /* effective capabilities */
 unsigned wire_conv_pending(const struct wire_conv *c);   /* commands awaiting a response */
 const char *wire_conv_error(const struct wire_conv *c);  /* reason after WIRE_ERROR */
+uint64_t wire_conv_anomalies(const struct wire_conv *c); /* WIRE_EV_ANOMALY events so far */
+bool wire_conv_multi_statements(const struct wire_conv *c); /* SET_OPTION state (default on) */
 
 /* Packet helpers for the inline caller (pure, bounds-checked). */
 

@@ -20,7 +20,7 @@
 
 /* Finds the next statement of a multi-statement text, splitting on ';' outside quotes
  * and comments (as vtgate's SplitStatementToPieces does).  Starting the scan at *pos,
- * skips empty pieces; on success sets *start/*len to the statement's bytes (trimmed of
+ * skips empty pieces; on success sets *start and *len to the statement's bytes (trimmed of
  * surrounding whitespace, ';' excluded), advances *pos past it and returns true.
  * Returns false when no non-empty statement is left.  Linear in n. */
 bool sql_split_next(const char *sql, size_t n, size_t *pos, size_t *start, size_t *len);
@@ -42,6 +42,9 @@ bool sql_lex_next_code(struct sql_lex *lx, struct sql_tok *t);
 
 /* Keyword id of s[0..n) (case-insensitive), SQL_KW_NONE if it is not one we know. */
 enum sql_kw sql_kw_lookup(const char *s, size_t n);
+
+/* Same answer by binary search over the sorted keyword table (reference for tests). */
+enum sql_kw sql_kw_lookup_sorted(const char *s, size_t n);
 
 /* Upper-case name of a keyword ("" for SQL_KW_NONE or out of range). */
 const char *sql_kw_name(enum sql_kw kw);

@@ -1,0 +1,101 @@
+# bench/overhead_report.awk: summarise proxy_overhead.sh's per-run TSV (one row per sysbench run:
+# test ps threads target rep qps p95_ms errors queries trace_lines) as medians and ratios.
+# usage: awk -v targets="direct haproxy rt rt_trace rt_guard" -v repeats=3 -v duration=5 \
+#            -f bench/overhead_report.awk RAW.tsv
+
+function med(s,    a, n, i, j, t) {
+	n = split(s, a, " ")
+	if (n == 0)
+		return ""
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+
+# spread of the runs of one cell: (max - min) / median
+function spread(s,    a, n, i, lo, hi, m) {
+	n = split(s, a, " ")
+	if (n < 2)
+		return -1
+	lo = hi = a[1] + 0
+	for (i = 2; i <= n; i++) {
+		if (a[i] + 0 < lo) lo = a[i] + 0
+		if (a[i] + 0 > hi) hi = a[i] + 0
+	}
+	m = med(s)
+	return m > 0 ? (hi - lo) / m : -1
+}
+
+function has(t) { return (t in present) }
+
+# ratio column: num/den for this config, accumulated for the geometric mean
+function ratio(k, num, den, name,    a, b) {
+	if (!has(num) || !has(den)) return ""
+	a = med(q[k, num]); b = med(q[k, den])
+	if (a == "" || b == "" || a <= 0 || b <= 0) { printf " %14s", "n/a"; return }
+	lg[name] += log(a / b); ng[name]++
+	printf " %14.3f", a / b
+}
+
+BEGIN { FS = "\t"; nt = split(targets, tl, " ") }
+NR > 1 {
+	k = $1 SUBSEP $2 SUBSEP $3
+	if (!(k in seen)) { seen[k]; order[++nk] = k }
+	present[$4]
+	if ($6 != "NA" && $6 != "") { q[k, $4] = q[k, $4] " " $6; l[k, $4] = l[k, $4] " " $7 }
+	else failed[$4]++
+	if ($8 != "NA" && $8 + 0 > 0) errs[$4] += $8
+	if ($10 != "NA" && $10 != "") { tlines[$4] += $10; tq[$4] += $9 }
+}
+END {
+	printf "QPS (median of %s x %ss runs; oltp_read_write counts every statement incl. BEGIN/COMMIT)\n", repeats, duration
+	printf "%-18s %-7s %4s |", "test", "ps", "thr"
+	for (i = 1; i <= nt; i++) printf " %10s", tl[i]
+	print ""
+	for (r = 1; r <= nk; r++) {
+		k = order[r]; split(k, f, SUBSEP)
+		printf "%-18s %-7s %4s |", f[1], f[2], f[3]
+		for (i = 1; i <= nt; i++) { m = med(q[k, tl[i]]); printf (m == "" ? " %10s" : " %10.0f"), (m == "" ? "-" : m) }
+		print ""
+	}
+	printf "\np95 latency, ms (median; per transaction for oltp_read_write)\n"
+	printf "%-18s %-7s %4s |", "test", "ps", "thr"
+	for (i = 1; i <= nt; i++) printf " %10s", tl[i]
+	print ""
+	for (r = 1; r <= nk; r++) {
+		k = order[r]; split(k, f, SUBSEP)
+		printf "%-18s %-7s %4s |", f[1], f[2], f[3]
+		for (i = 1; i <= nt; i++) { m = med(l[k, tl[i]]); printf (m == "" ? " %10s" : " %10.2f"), (m == "" ? "-" : m) }
+		print ""
+	}
+	printf "\nQPS ratios (medians of this run; spread = largest (max-min)/median of any target's runs)\n"
+	printf "%-18s %-7s %4s |", "test", "ps", "thr"
+	split("haproxy/direct rt/haproxy rt/direct trace/rt guard/trace", hdr, " ")
+	split("haproxy direct rt haproxy rt direct rt_trace rt rt_guard rt_trace", pair, " ")
+	for (c = 1; c <= 5; c++) if (has(pair[2 * c - 1]) && has(pair[2 * c])) { col[c] = 1; printf " %14s", hdr[c] }
+	printf " %7s\n", "spread"
+	for (r = 1; r <= nk; r++) {
+		k = order[r]; split(k, f, SUBSEP)
+		printf "%-18s %-7s %4s |", f[1], f[2], f[3]
+		for (c = 1; c <= 5; c++) if (col[c]) ratio(k, pair[2 * c - 1], pair[2 * c], hdr[c])
+		sp = 0
+		for (i = 1; i <= nt; i++) { s = spread(q[k, tl[i]]); if (s > sp) sp = s }
+		allsp[r] = sp
+		printf (repeats > 1 ? " %6.0f%%\n" : " %7s\n"), (repeats > 1 ? 100 * sp : "-")
+	}
+	printf "%-18s %-7s %4s |", "geometric mean", "", ""
+	for (c = 1; c <= 5; c++) if (col[c]) {
+		if (ng[hdr[c]] > 0) printf " %14.3f", exp(lg[hdr[c]] / ng[hdr[c]]); else printf " %14s", "n/a"
+	}
+	# median spread over configurations: the noise floor to compare ratios against
+	ss = ""; for (r = 1; r <= nk; r++) ss = ss " " allsp[r]
+	printf (repeats > 1 ? " %6.0f%%\n" : " %7s\n"), (repeats > 1 ? 100 * med(ss) : "-")
+	print ""
+	print "targets (issue): rt/haproxy >= 1.0 in every row (#2); trace/rt >= 0.90 (#4); guard/trace ~ 1.0 within the spread (#5)"
+	for (t in tlines)
+		printf "%s: %d trace records for %d sysbench statements (%.3f per statement)\n", t, tlines[t], tq[t], (tq[t] > 0 ? tlines[t] / tq[t] : 0)
+	for (t in errs) printf "%s: %d sysbench ignored errors in total\n", t, errs[t]
+	for (t in failed) printf "%s: %d runs FAILED (no result)\n", t, failed[t]
+}

@@ -1,0 +1,1055 @@
+/* proxy/session.c: the inline session (see session.h).
+ *
+ * Client -> server: bytes are framed per physical packet and fed to the decoder one
+ * packet at a time; bytes of a command the decoder holds stay in the client input
+ * buffer until WIRE_EV_COMMAND gave a verdict, then are moved (or dropped).
+ * Server -> client: also fed per packet (so a synthetic ERR for a blocked command can
+ * be put exactly between two responses), without copying: the decoder reads the
+ * evbuffer's own chains through evbuffer_peek, then the bytes are moved with
+ * evbuffer_remove_buffer.  Backpressure is libevent's le-proxy pattern. */
+#include "proxy/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "proxy/log.h"
+
+#define HDR_LEN 4
+#define GREETING_MAX 16384     /* a HandshakeV10 is ~100 bytes; more is not MySQL */
+#define LOGIN_MAX 65536        /* first client packet (HandshakeResponse41 / SSLRequest) */
+#define PRE_GREETING_MAX 65536 /* client bytes tolerated before the greeting */
+#define LINGER_S 5             /* flushing queued bytes at close */
+#define IOV_BATCH 16
+
+enum sess_phase {
+	SP_CONNECTING = 0, /* upstream connect in progress */
+	SP_HANDSHAKE,      /* greeting / login / auth */
+	SP_COMMAND,        /* command phase */
+	SP_OPAQUE,         /* TLS passthrough: bytes only */
+	SP_CLOSING         /* flushing, then freed */
+};
+
+struct session {
+	struct session_env *env;
+	struct session *prev, *next; /* env->head list */
+	struct cfg *cfg;             /* reference held */
+	uint64_t id;
+	char peer[80];               /* client address */
+	char tag[112];               /* log prefix */
+	struct bufferevent *cli;     /* client socket */
+	struct bufferevent *up;      /* upstream socket */
+	struct wire_conv *conv;
+	struct event *timer;         /* connect / handshake / idle / linger */
+	enum sess_phase phase;
+	bool greeting_seen;          /* first server packet passed */
+	bool login_seen;             /* first client packet passed (patched) */
+	bool cli_paused;             /* client reads off: upstream output above high water */
+	bool up_paused;              /* upstream reads off: client output above high water */
+	bool verdict_ready;          /* a COMMAND event fired during the current feed */
+	enum wire_verdict verdict;
+	size_t c2s_held;             /* client bytes fed but not yet forwarded */
+	size_t c2s_rem;              /* bytes left of the current client packet (0 = header) */
+	size_t s2c_rem;              /* same, server side */
+	struct evbuffer *errq;       /* synthetic ERRs waiting for their turn */
+	uint64_t c2s_bytes, s2c_bytes;
+	uint64_t t_open_ms, t_last_ms; /* monotonic */
+	uint64_t commands, anomalies;
+	char fail[200];              /* set from a decoder callback: end after the feed */
+	char auth_err[120];          /* last AUTH_ERR message, for the close reason */
+	bool quit_seen;              /* client sent COM_QUIT */
+	bool opaque;                 /* TLS passthrough: nothing inspected */
+	void *obs_data;              /* the observer's per-session state */
+};
+
+static void session_end(struct session *s, const char *reason);
+static bool process_c2s(struct session *s);
+static bool process_s2c(struct session *s);
+static void arm_timer(struct session *s);
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t
+wall_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+static uint32_t
+rd_u24le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
+}
+
+static void
+format_peer(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, outlen, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, outlen, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(out, outlen, "unix");
+	}
+}
+
+/* ---- decoder events: the one dispatch point ----------------------------------------- */
+
+static void
+queue_blocked_err(struct session *s, const struct wire_event *ev)
+{
+	const struct session_observer *o = s->env->obs;
+	char msg[256];
+	uint8_t pkt[300];
+	size_t n = 0, len;
+
+	if (o != NULL && o->block_message != NULL)
+		n = o->block_message(s->env->obs_ctx, s, ev->u.blocked.user, msg, sizeof(msg));
+	if (n == 0 || n >= sizeof(msg))
+		snprintf(msg, sizeof(msg), "routetrace: statement blocked");
+	/* seq 1: the answer to a command the client sent with seq 0 (STYLE 2.3). */
+	len = wire_build_err(pkt, sizeof(pkt), 1, 1105, "HY000", msg);
+	if (s->errq == NULL)
+		s->errq = evbuffer_new();
+	if (s->errq == NULL || len == 0 || evbuffer_add(s->errq, pkt, len) != 0)
+		snprintf(s->fail, sizeof(s->fail), "cannot queue the ERR of a blocked command");
+}
+
+/* Peer-controlled NUL-terminated text made safe for a log line (NULL -> ""). */
+#define SAFE(str, buf) log_safe((str), SIZE_MAX, (buf), sizeof(buf))
+
+static void
+note_event(struct session *s, const struct wire_event *ev)
+{
+	char a[100], b[100], c[100];
+
+	switch (ev->type) {
+	case WIRE_EV_SSL_REQUEST:
+		if (s->cfg->client_tls == CFG_TLS_REFUSE)
+			snprintf(s->fail, sizeof(s->fail), "client sent SSLRequest; client_tls=refuse");
+		else
+			slog_info(s->tag, "client requested TLS: relaying opaque bytes, session "
+					  "not inspectable (client_tls=passthrough)");
+		break;
+	case WIRE_EV_LOGIN:
+		if (LOG_LVL_DEBUG <= log_threshold)
+			slog_debug(s->tag, "login user=%s db=%s plugin=%s",
+				   SAFE(ev->u.login.user, a), SAFE(ev->u.login.db, b),
+				   SAFE(ev->u.login.plugin, c));
+		break;
+	case WIRE_EV_AUTH_OK:
+		s->phase = SP_COMMAND;
+		slog_info(s->tag, "session login id=%" PRIu64 " client=%s user=%s target=%s", s->id,
+			  s->peer, SAFE(wire_conv_user(s->conv), a), SAFE(wire_conv_target(s->conv), b));
+		arm_timer(s);
+		break;
+	case WIRE_EV_AUTH_ERR:
+	case WIRE_EV_GREETING_ERR:
+		snprintf(s->auth_err, sizeof(s->auth_err), "%s %u: %s",
+			 ev->type == WIRE_EV_AUTH_ERR ? "authentication failed" : "upstream refused",
+			 ev->u.err.err_code,
+			 log_safe(ev->u.err.message, ev->u.err.message_len, a, sizeof(a)));
+		slog_info(s->tag, "%s", s->auth_err);
+		break;
+	case WIRE_EV_COMMAND:
+		s->commands++;
+		if (ev->u.command->cmd == WIRE_COM_QUIT)
+			s->quit_seen = true;
+		break;
+	case WIRE_EV_TARGET:
+		if (LOG_LVL_DEBUG <= log_threshold)
+			slog_debug(s->tag, "target '%s' -> '%s'", SAFE(ev->u.target.previous, a),
+				   SAFE(ev->u.target.target, b));
+		break;
+	case WIRE_EV_BLOCKED_DUE:
+		queue_blocked_err(s, ev);
+		break;
+	case WIRE_EV_ANOMALY:
+		if (s->anomalies++ == 0)
+			slog_warn(s->tag, "protocol anomaly: %s (further ones counted)",
+				  ev->u.anomaly.what);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The decoder callback.  Never ends the session from here (the decoder is on the stack):
+ * problems are recorded in s->fail and acted on after the feed returns. */
+static enum wire_verdict
+on_wire_event(void *ctx, const struct wire_event *ev)
+{
+	struct session *s = ctx;
+	const struct session_observer *o = s->env->obs;
+	enum wire_verdict v = WIRE_FORWARD;
+
+	if (o != NULL && o->on_event != NULL)
+		v = o->on_event(s->env->obs_ctx, s, ev);
+	note_event(s, ev);
+	if (ev->type != WIRE_EV_COMMAND)
+		return WIRE_FORWARD;
+	s->verdict_ready = true;
+	s->verdict = v;
+	return v;
+}
+
+static void
+on_wire_free_user(void *ctx, void *user)
+{
+	struct session *s = ctx;
+	const struct session_observer *o = s->env->obs;
+
+	if (o != NULL && o->free_user != NULL)
+		o->free_user(s->env->obs_ctx, s, user);
+}
+
+/* ---- feeding ------------------------------------------------------------------------ */
+
+/* Feeds n bytes of `in` starting at offset off to the decoder, straight from the
+ * evbuffer's chains.  *used = bytes consumed (less than n only at the client-side stop
+ * rule).  False on WIRE_ERROR. */
+static bool
+feed_range(struct session *s, enum wire_dir dir, struct evbuffer *in, size_t off, size_t n,
+	   size_t *used)
+{
+	struct evbuffer_iovec v[IOV_BATCH];
+	struct evbuffer_ptr ptr;
+	uint64_t ts = wall_us();
+
+	*used = 0;
+	while (*used < n) {
+		size_t want = n - *used;
+		int nv;
+
+		if (evbuffer_ptr_set(in, &ptr, off + *used, EVBUFFER_PTR_SET) != 0)
+			return true;
+		nv = evbuffer_peek(in, (ev_ssize_t)want, &ptr, v, IOV_BATCH);
+		if (nv <= 0)
+			return true;
+		for (int i = 0; i < nv && i < IOV_BATCH && *used < n; i++) {
+			size_t len = v[i].iov_len < n - *used ? v[i].iov_len : n - *used;
+			size_t u = 0;
+
+			if (wire_conv_feed(s->conv, dir, v[i].iov_base, len, ts, &u) != WIRE_OK)
+				return false;
+			*used += u;
+			if (u < len)
+				return true; /* stop rule: a command ended here */
+		}
+	}
+	return true;
+}
+
+/* Reads the 3-byte length of the packet header at offset off.  False if incomplete. */
+static bool
+peek_pkt_len(struct evbuffer *in, size_t off, size_t *pktlen)
+{
+	struct evbuffer_ptr ptr;
+	uint8_t hdr[HDR_LEN];
+
+	if (evbuffer_get_length(in) < off + HDR_LEN)
+		return false;
+	if (evbuffer_ptr_set(in, &ptr, off, EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_copyout_from(in, &ptr, hdr, HDR_LEN) != HDR_LEN)
+		return false;
+	*pktlen = HDR_LEN + rd_u24le(hdr);
+	return true;
+}
+
+static void
+decoder_failed(struct session *s)
+{
+	char why[240];
+
+	snprintf(why, sizeof(why), "protocol error: %s", wire_conv_error(s->conv));
+	session_end(s, why);
+}
+
+/* ---- backpressure (le-proxy.c) ---------------------------------------------------- */
+
+static void
+check_pressure(struct session *s, struct bufferevent *src, struct bufferevent *dst)
+{
+	size_t hw = (size_t)s->cfg->buffer_high_water;
+	bool *paused = src == s->cli ? &s->cli_paused : &s->up_paused;
+
+	if (*paused || evbuffer_get_length(bufferevent_get_output(dst)) < hw)
+		return;
+	*paused = true;
+	bufferevent_disable(src, EV_READ);
+	bufferevent_setwatermark(dst, EV_WRITE, hw / 2, 0);
+}
+
+/* dst's output fell to its low watermark: resume the side that writes into it. */
+static bool
+release_pressure(struct session *s, struct bufferevent *dst)
+{
+	struct bufferevent *src = dst == s->up ? s->cli : s->up;
+	bool *paused = src == s->cli ? &s->cli_paused : &s->up_paused;
+
+	if (!*paused || src == NULL)
+		return true;
+	*paused = false;
+	bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
+	bufferevent_enable(src, EV_READ);
+	/* Bytes may already sit in src's input (read before the pause): process them. */
+	return src == s->cli ? process_c2s(s) : process_s2c(s);
+}
+
+/* ---- client -> server ----------------------------------------------------------- */
+
+static void
+c2s_move(struct session *s, size_t n, bool forward)
+{
+	struct evbuffer *in = bufferevent_get_input(s->cli);
+
+	if (n == 0)
+		return;
+	if (forward) {
+		evbuffer_remove_buffer(in, bufferevent_get_output(s->up), n);
+		s->c2s_bytes += n;
+	} else {
+		evbuffer_drain(in, n);
+	}
+}
+
+/* Patches the first client packet (HandshakeResponse41 or SSLRequest) in place: the same
+ * capabilities the greeting lost are cleared here (clients send bits never offered).
+ * False: wait for more bytes.  Sets s->fail if the packet is not acceptable. */
+static bool
+patch_login(struct session *s, size_t pktlen)
+{
+	struct evbuffer *in = bufferevent_get_input(s->cli);
+	uint64_t mask = WIRE_CAPS_ALWAYS_CLEARED;
+	uint8_t *p;
+
+	if (pktlen > LOGIN_MAX) {
+		snprintf(s->fail, sizeof(s->fail), "first client packet is %zu bytes: not MySQL",
+			 pktlen);
+		return true;
+	}
+	if (evbuffer_get_length(in) < pktlen)
+		return false;
+	p = evbuffer_pullup(in, (ev_ssize_t)pktlen);
+	if (p == NULL) {
+		snprintf(s->fail, sizeof(s->fail), "out of memory");
+		return true;
+	}
+	/* In refuse mode a full login with CLIENT_SSL set loses it too; an SSLRequest
+	 * (32-byte payload) keeps it so the decoder reports it and we refuse clearly. */
+	if (s->cfg->client_tls == CFG_TLS_REFUSE && pktlen - HDR_LEN != 32)
+		mask |= WIRE_CAP_SSL;
+	if (!wire_login_clear_caps(p + HDR_LEN, pktlen - HDR_LEN, mask))
+		slog_debug(s->tag, "first client packet not patchable (pre-4.1 login?)");
+	s->login_seen = true;
+	return true;
+}
+
+static bool
+flush_errq_to_client(struct session *s)
+{
+	if (s->errq == NULL || evbuffer_get_length(s->errq) == 0)
+		return true;
+	return evbuffer_add_buffer(bufferevent_get_output(s->cli), s->errq) == 0;
+}
+
+/* Starts the next client packet: flushes bytes no longer held, patches the login.
+ * Returns false when the caller must stop (need more bytes, or s->fail set). */
+static bool
+c2s_packet_start(struct session *s, struct evbuffer *in)
+{
+	size_t pktlen;
+
+	if (!peek_pkt_len(in, s->c2s_held, &pktlen))
+		return false;
+	if (s->c2s_held > 0 && !wire_conv_c2s_holding(s->conv)) {
+		c2s_move(s, s->c2s_held, true);
+		s->c2s_held = 0;
+	}
+	if (!s->login_seen && (!patch_login(s, pktlen) || s->fail[0] != '\0'))
+		return false;
+	s->c2s_rem = pktlen;
+	return true;
+}
+
+/* After a feed: act on a verdict, switch to opaque mode.  False if the loop must stop. */
+static bool
+c2s_after_feed(struct session *s)
+{
+	if (s->verdict_ready) {
+		s->verdict_ready = false;
+		c2s_move(s, s->c2s_held, s->verdict == WIRE_FORWARD);
+		s->c2s_held = 0;
+	}
+	if (!flush_errq_to_client(s)) {
+		snprintf(s->fail, sizeof(s->fail), "out of memory");
+		return false;
+	}
+	if (wire_conv_opaque(s->conv) && s->phase != SP_OPAQUE) {
+		c2s_move(s, s->c2s_held, true);
+		s->c2s_held = 0;
+		s->phase = SP_OPAQUE;
+		s->opaque = true;
+		arm_timer(s);
+	}
+	return s->phase != SP_OPAQUE;
+}
+
+/* Processes all client input.  Returns false if the session ended (s may be freed). */
+static bool
+process_c2s(struct session *s)
+{
+	struct evbuffer *in;
+
+	if (s->phase == SP_CLOSING || s->up == NULL || s->cli == NULL)
+		return true;
+	in = bufferevent_get_input(s->cli);
+	if (!s->greeting_seen) {
+		if (evbuffer_get_length(in) > PRE_GREETING_MAX) {
+			session_end(s, "client sent data before the server greeting");
+			return false;
+		}
+		return true;
+	}
+	while (s->phase != SP_OPAQUE) {
+		size_t avail = evbuffer_get_length(in) - s->c2s_held, chunk, used;
+
+		if (avail == 0)
+			break;
+		if (s->c2s_rem == 0 && !c2s_packet_start(s, in))
+			break;
+		chunk = avail < s->c2s_rem ? avail : s->c2s_rem;
+		if (!feed_range(s, WIRE_C2S, in, s->c2s_held, chunk, &used)) {
+			decoder_failed(s);
+			return false;
+		}
+		s->c2s_held += used;
+		s->c2s_rem -= used;
+		if (!c2s_after_feed(s) || (used == 0 && !s->verdict_ready))
+			break;
+	}
+	if (s->fail[0] != '\0') {
+		session_end(s, s->fail);
+		return false;
+	}
+	if (s->phase == SP_OPAQUE)
+		c2s_move(s, evbuffer_get_length(in), true);
+	else if (s->c2s_held > 0 && !wire_conv_c2s_holding(s->conv)) {
+		c2s_move(s, s->c2s_held, true);
+		s->c2s_held = 0;
+	}
+	check_pressure(s, s->cli, s->up);
+	return true;
+}
+
+/* ---- server -> client ----------------------------------------------------------- */
+
+static void
+send_err_and_end(struct session *s, uint8_t seq, const char *msg)
+{
+	uint8_t pkt[400];
+	size_t n = wire_build_err(pkt, sizeof(pkt), seq, 1105, "HY000", msg);
+
+	if (s->cli != NULL && n > 0)
+		bufferevent_write(s->cli, pkt, n);
+	session_end(s, msg);
+}
+
+/* The greeting: complete, small, patched in place before anyone sees it.  Returns false
+ * when the caller must stop (waiting, or the session ended). */
+static bool
+handle_greeting(struct session *s, struct evbuffer *in, bool *ended)
+{
+	char msg[300];
+	size_t pktlen;
+	uint8_t *p;
+	uint64_t mask = WIRE_CAPS_ALWAYS_CLEARED;
+
+	*ended = false;
+	if (!peek_pkt_len(in, 0, &pktlen))
+		return false;
+	if (pktlen > GREETING_MAX || pktlen <= HDR_LEN) {
+		snprintf(msg, sizeof(msg), "routetrace: upstream %s did not send a MySQL greeting "
+			 "(first packet length %zu)", s->cfg->upstream.text, pktlen - HDR_LEN);
+		goto bad;
+	}
+	if (evbuffer_get_length(in) < pktlen)
+		return false;
+	p = evbuffer_pullup(in, (ev_ssize_t)pktlen);
+	if (p == NULL) {
+		snprintf(msg, sizeof(msg), "routetrace: out of memory");
+		goto bad;
+	}
+	if (s->cfg->client_tls == CFG_TLS_REFUSE)
+		mask |= WIRE_CAP_SSL;
+	if (p[HDR_LEN] == 0x0a && !wire_greeting_clear_caps(p + HDR_LEN, pktlen - HDR_LEN, mask)) {
+		snprintf(msg, sizeof(msg), "routetrace: upstream %s sent a malformed greeting",
+			 s->cfg->upstream.text);
+		goto bad;
+	}
+	if (p[HDR_LEN] != 0x0a && p[HDR_LEN] != 0xff) {
+		snprintf(msg, sizeof(msg), "routetrace: upstream %s did not send a MySQL greeting "
+			 "(first byte 0x%02x)", s->cfg->upstream.text, p[HDR_LEN]);
+		goto bad;
+	}
+	s->greeting_seen = true;
+	return true;
+bad:
+	*ended = true;
+	send_err_and_end(s, 0, msg);
+	return false;
+}
+
+static void
+s2c_move(struct session *s, size_t n)
+{
+	if (n == 0)
+		return;
+	evbuffer_remove_buffer(bufferevent_get_input(s->up), bufferevent_get_output(s->cli), n);
+	s->s2c_bytes += n;
+}
+
+/* Processes all upstream input.  Returns false if the session ended. */
+static bool
+process_s2c(struct session *s)
+{
+	struct evbuffer *in;
+	size_t off = 0, used;
+	bool ended;
+
+	if (s->phase == SP_CLOSING || s->cli == NULL || s->up == NULL)
+		return true;
+	in = bufferevent_get_input(s->up);
+	if (!s->greeting_seen && !handle_greeting(s, in, &ended))
+		return !ended;
+	if (s->phase == SP_OPAQUE) {
+		s2c_move(s, evbuffer_get_length(in));
+		check_pressure(s, s->up, s->cli);
+		return true;
+	}
+	for (;;) {
+		size_t avail = evbuffer_get_length(in) - off, chunk;
+
+		if (avail == 0)
+			break;
+		if (s->s2c_rem == 0 && !peek_pkt_len(in, off, &s->s2c_rem))
+			break;
+		chunk = avail < s->s2c_rem ? avail : s->s2c_rem;
+		if (!feed_range(s, WIRE_S2C, in, off, chunk, &used)) {
+			s2c_move(s, off); /* what the decoder accepted still reaches the client */
+			decoder_failed(s);
+			return false;
+		}
+		off += used;
+		s->s2c_rem -= used;
+		if (s->errq != NULL && evbuffer_get_length(s->errq) > 0) {
+			s2c_move(s, off); /* responses before the blocked command's ERR */
+			off = 0;
+			flush_errq_to_client(s);
+		}
+		if (used < chunk || s->fail[0] != '\0')
+			break;
+	}
+	s2c_move(s, off);
+	if (s->fail[0] != '\0') {
+		session_end(s, s->fail);
+		return false;
+	}
+	/* The greeting changed the session's state: client bytes may be waiting. */
+	if (!process_c2s(s))
+		return false;
+	check_pressure(s, s->up, s->cli);
+	return true;
+}
+
+/* ---- bufferevent callbacks ----------------------------------------------------------- */
+
+static void
+maybe_free(struct session *s);
+
+static void
+cli_read_cb(struct bufferevent *bev, void *ctx)
+{
+	struct session *s = ctx;
+
+	(void)bev;
+	s->t_last_ms = mono_ms();
+	process_c2s(s);
+}
+
+static void
+up_read_cb(struct bufferevent *bev, void *ctx)
+{
+	struct session *s = ctx;
+
+	(void)bev;
+	s->t_last_ms = mono_ms();
+	process_s2c(s);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *ctx)
+{
+	struct session *s = ctx;
+
+	if (s->phase == SP_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+			if (bev == s->cli)
+				s->cli = NULL;
+			else
+				s->up = NULL;
+			bufferevent_free(bev);
+			maybe_free(s);
+		}
+		return;
+	}
+	release_pressure(s, bev);
+}
+
+static void
+describe_event(short what, const char *who, char *out, size_t len)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (what & BEV_EVENT_EOF)
+		snprintf(out, len, "%s closed the connection", who);
+	else if (what & BEV_EVENT_TIMEOUT)
+		snprintf(out, len, "%s timed out", who);
+	else
+		snprintf(out, len, "%s socket error: %s", who, err ? strerror(err) : "unknown");
+}
+
+static void
+cli_event_cb(struct bufferevent *bev, short what, void *ctx)
+{
+	struct session *s = ctx;
+	char why[200];
+	unsigned pending = s->conv ? wire_conv_pending(s->conv) : 0;
+
+	/* The client is gone: its socket can take no more bytes. */
+	s->cli = NULL;
+	bufferevent_free(bev);
+	if (s->phase == SP_CLOSING) {
+		maybe_free(s);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && s->quit_seen)
+		snprintf(why, sizeof(why), "client quit");
+	else if (s->auth_err[0] != '\0')
+		snprintf(why, sizeof(why), "%s", s->auth_err);
+	else if (pending > 0 && s->phase == SP_COMMAND)
+		snprintf(why, sizeof(why), "client went away mid-response (%u command%s pending)",
+			 pending, pending == 1 ? "" : "s");
+	else
+		describe_event(what, "client", why, sizeof(why));
+	session_end(s, why);
+}
+
+static void
+connect_failed(struct session *s, short what)
+{
+	char msg[300];
+	int err = EVUTIL_SOCKET_ERROR();
+
+	snprintf(msg, sizeof(msg), "routetrace: cannot connect to upstream %s: %s",
+		 s->cfg->upstream.text,
+		 (what & BEV_EVENT_TIMEOUT) ? "connect timed out" : (err ? strerror(err) : "error"));
+	if (s->up != NULL) {
+		bufferevent_free(s->up);
+		s->up = NULL;
+	}
+	/* seq 0: no greeting was sent, this ERR stands in for it. */
+	send_err_and_end(s, 0, msg);
+}
+
+static void
+set_nodelay(struct bufferevent *bev)
+{
+	int fd = (int)bufferevent_getfd(bev), one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void
+up_event_cb(struct bufferevent *bev, short what, void *ctx)
+{
+	struct session *s = ctx;
+	char why[240];
+
+	if (s->phase == SP_CONNECTING) {
+		if (what & BEV_EVENT_CONNECTED) {
+			if (s->cfg->upstream.family != AF_UNIX)
+				set_nodelay(bev);
+			s->phase = SP_HANDSHAKE;
+			arm_timer(s);
+			return;
+		}
+		connect_failed(s, what);
+		return;
+	}
+	/* Bytes that arrived with the close (an auth ERR, a last result) still reach the client. */
+	if (s->phase != SP_CLOSING && evbuffer_get_length(bufferevent_get_input(bev)) > 0 &&
+	    !process_s2c(s))
+		return;
+	s->up = NULL;
+	bufferevent_free(bev);
+	if (s->phase == SP_CLOSING) {
+		maybe_free(s);
+		return;
+	}
+	if (s->auth_err[0] != '\0')
+		snprintf(why, sizeof(why), "%s", s->auth_err);
+	else if (s->quit_seen)
+		snprintf(why, sizeof(why), "client quit");
+	else
+		describe_event(what, "upstream", why, sizeof(why));
+	session_end(s, why);
+}
+
+/* ---- timers ---------------------------------------------------------------------- */
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *ctx)
+{
+	struct session *s = ctx;
+	uint64_t now = mono_ms(), idle_ms = (uint64_t)s->cfg->idle_timeout_s * 1000u;
+	char why[120];
+
+	(void)fd;
+	(void)what;
+	switch (s->phase) {
+	case SP_CONNECTING:
+		connect_failed(s, BEV_EVENT_TIMEOUT);
+		return;
+	case SP_HANDSHAKE:
+		snprintf(why, sizeof(why), "handshake not finished within %" PRId64 " ms",
+			 s->cfg->handshake_timeout_ms);
+		session_end(s, why);
+		return;
+	case SP_COMMAND:
+	case SP_OPAQUE:
+		if (now - s->t_last_ms >= idle_ms &&
+		    (s->phase == SP_OPAQUE || wire_conv_pending(s->conv) == 0)) {
+			snprintf(why, sizeof(why), "idle for %" PRId64 " s", s->cfg->idle_timeout_s);
+			session_end(s, why);
+			return;
+		}
+		arm_timer(s);
+		return;
+	case SP_CLOSING:
+		if (s->cli != NULL) {
+			bufferevent_free(s->cli);
+			s->cli = NULL;
+		}
+		if (s->up != NULL) {
+			bufferevent_free(s->up);
+			s->up = NULL;
+		}
+		maybe_free(s);
+		return;
+	}
+}
+
+static void
+arm_timer(struct session *s)
+{
+	uint64_t ms = 0, now = mono_ms(), elapsed = now - s->t_open_ms;
+	struct timeval tv;
+
+	switch (s->phase) {
+	case SP_CONNECTING:
+		ms = (uint64_t)s->cfg->connect_timeout_ms;
+		break;
+	case SP_HANDSHAKE: {
+		uint64_t hs = (uint64_t)s->cfg->handshake_timeout_ms;
+
+		ms = elapsed < hs ? hs - elapsed : 1;
+		break;
+	}
+	case SP_COMMAND:
+	case SP_OPAQUE: {
+		uint64_t idle = (uint64_t)s->cfg->idle_timeout_s * 1000u, since = now - s->t_last_ms;
+
+		if (idle == 0) {
+			evtimer_del(s->timer);
+			return;
+		}
+		ms = since < idle ? idle - since : idle;
+		break;
+	}
+	case SP_CLOSING:
+		ms = LINGER_S * 1000u;
+		break;
+	}
+	tv.tv_sec = (time_t)(ms / 1000u);
+	tv.tv_usec = (suseconds_t)((ms % 1000u) * 1000u);
+	evtimer_add(s->timer, &tv);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------- */
+
+static void
+session_free(struct session *s)
+{
+	struct session_env *env = s->env;
+
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		env->head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	env->active--;
+	if (s->cli != NULL)
+		bufferevent_free(s->cli);
+	if (s->up != NULL)
+		bufferevent_free(s->up);
+	if (s->timer != NULL)
+		event_free(s->timer);
+	if (s->conv != NULL)
+		wire_conv_free(s->conv);
+	if (s->errq != NULL)
+		evbuffer_free(s->errq);
+	cfg_unref(s->cfg);
+	free(s);
+	if (env->on_free != NULL)
+		env->on_free(env);
+}
+
+static void
+maybe_free(struct session *s)
+{
+	if (s->phase == SP_CLOSING && s->cli == NULL && s->up == NULL)
+		session_free(s);
+}
+
+/* Keeps bev open only while it still has queued output to deliver. */
+static void
+close_side(struct bufferevent **bevp)
+{
+	struct bufferevent *bev = *bevp;
+
+	if (bev == NULL)
+		return;
+	bufferevent_disable(bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		bufferevent_free(bev);
+		*bevp = NULL;
+	} else {
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(bev, EV_WRITE);
+	}
+}
+
+static void
+session_end(struct session *s, const char *reason)
+{
+	const struct session_observer *o = s->env->obs;
+	uint64_t dur = mono_ms() - s->t_open_ms;
+	char u[100], t[100];
+
+	if (s->phase == SP_CLOSING)
+		return;
+	s->phase = SP_CLOSING;
+	if (s->conv != NULL)
+		wire_conv_close(s->conv, wall_us());
+	slog_info(s->tag,
+		  "session close id=%" PRIu64 " client=%s user=%s target=%s c2s_bytes=%" PRIu64
+		  " s2c_bytes=%" PRIu64 " commands=%" PRIu64 " duration_ms=%" PRIu64
+		  "%s reason=\"%s\"",
+		  s->id, s->peer, SAFE(wire_conv_user(s->conv), u), SAFE(wire_conv_target(s->conv), t),
+		  s->c2s_bytes, s->s2c_bytes, s->commands,
+		  dur, s->opaque ? " inspectable=no" : "", reason);
+	if (o != NULL && o->on_close != NULL)
+		o->on_close(s->env->obs_ctx, s, reason);
+	close_side(&s->cli);
+	close_side(&s->up);
+	if (s->cli == NULL && s->up == NULL) {
+		session_free(s);
+		return;
+	}
+	arm_timer(s);
+}
+
+void
+session_shutdown(struct session *s, const char *reason)
+{
+	session_end(s, reason);
+}
+
+void
+session_shutdown_all(struct session_env *env, const char *reason)
+{
+	struct session *s = env->head, *next;
+
+	for (; s != NULL; s = next) {
+		next = s->next;
+		session_end(s, reason);
+	}
+}
+
+static bool
+start_upstream(struct session *s)
+{
+	struct cfg_addr *ua = &s->cfg->upstream;
+
+	s->up = bufferevent_socket_new(s->env->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (s->up == NULL)
+		return false;
+	bufferevent_setcb(s->up, up_read_cb, write_cb, up_event_cb, s);
+	bufferevent_enable(s->up, EV_READ | EV_WRITE);
+	arm_timer(s);
+	if (bufferevent_socket_connect(s->up, (struct sockaddr *)&ua->sa, (int)ua->salen) != 0) {
+		/* Immediate failure (e.g. ENOENT on a unix path): the event callback is not
+		 * called for it by every libevent version, so report here. */
+		connect_failed(s, BEV_EVENT_ERROR);
+		return true;
+	}
+	return true;
+}
+
+static struct session *
+session_alloc(struct session_env *env, struct cfg *cfg, int fd, const struct sockaddr *peer,
+	      socklen_t peerlen)
+{
+	struct wire_limits lim = {.max_inspect = (size_t)cfg->max_inspect_bytes,
+				  .max_prepared = 16384, .max_pending = 4096};
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->env = env;
+	s->cfg = cfg_ref(cfg);
+	s->id = ++env->next_id;
+	format_peer(peer, peerlen, s->peer, sizeof(s->peer));
+	snprintf(s->tag, sizeof(s->tag), "s=%" PRIu64 " %s", s->id, s->peer);
+	s->t_open_ms = s->t_last_ms = mono_ms();
+	s->conv = wire_conv_new(on_wire_event, on_wire_free_user, s, &lim);
+	s->timer = evtimer_new(env->base, timer_cb, s);
+	s->cli = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->conv == NULL || s->timer == NULL || s->cli == NULL) {
+		if (s->cli == NULL)
+			close(fd);
+		else
+			bufferevent_free(s->cli);
+		if (s->timer != NULL)
+			event_free(s->timer);
+		if (s->conv != NULL)
+			wire_conv_free(s->conv);
+		cfg_unref(s->cfg);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+bool
+session_start(struct session_env *env, struct cfg *cfg, int fd, const struct sockaddr *peer,
+	      socklen_t peerlen)
+{
+	const struct session_observer *o = env->obs;
+	struct session *s = session_alloc(env, cfg, fd, peer, peerlen);
+
+	if (s == NULL) {
+		log_error("session: out of memory; client connection dropped");
+		return false;
+	}
+	s->next = env->head;
+	if (env->head != NULL)
+		env->head->prev = s;
+	env->head = s;
+	env->active++;
+	env->total++;
+	if (peer->sa_family != AF_UNIX)
+		set_nodelay(s->cli);
+	bufferevent_setcb(s->cli, cli_read_cb, write_cb, cli_event_cb, s);
+	bufferevent_enable(s->cli, EV_READ | EV_WRITE);
+	slog_info(s->tag, "session open id=%" PRIu64 " client=%s upstream=%s", s->id, s->peer,
+		  cfg->upstream.text);
+	if (o != NULL && o->on_open != NULL)
+		o->on_open(env->obs_ctx, s);
+	if (!start_upstream(s))
+		send_err_and_end(s, 0, "routetrace: out of memory");
+	return true;
+}
+
+uint64_t
+session_id(const struct session *s)
+{
+	return s->id;
+}
+
+const char *
+session_peer(const struct session *s)
+{
+	return s->peer;
+}
+
+const char *
+session_tag(const struct session *s)
+{
+	return s->tag;
+}
+
+struct wire_conv *
+session_conv(const struct session *s)
+{
+	return s->conv;
+}
+
+void
+session_bytes(const struct session *s, uint64_t *c2s, uint64_t *s2c)
+{
+	*c2s = s->c2s_bytes;
+	*s2c = s->s2c_bytes;
+}
+
+const struct cfg *
+session_cfg(const struct session *s)
+{
+	return s->cfg;
+}
+
+void *
+session_obs_data(const struct session *s)
+{
+	return s->obs_data;
+}
+
+void
+session_set_obs_data(struct session *s, void *data)
+{
+	s->obs_data = data;
+}

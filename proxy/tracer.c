@@ -1,0 +1,961 @@
+/* proxy/tracer.c: per statement, classify -> resolve -> guard at the command, keep a
+ * partial JSON record with the command's context, complete it with the result and write
+ * it.  The classifier and resolver work in scratch space owned by the tracer, so the
+ * only allocations per statement are the record itself. */
+#include "proxy/tracer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "proxy/json_util.h"
+#include "proxy/metrics.h"
+#include "proxy/trace_sink.h"
+#include "router/classify.h"
+#include "router/resolve.h"
+#include "router/rules.h"
+#include "router/sql_digest.h"
+#include "router/sql_lex.h"
+#include "router/workflow.h"
+
+#define TRACER_MAX_SQL_PREPARES 256 /* SQL-level PREPARE names remembered per connection */
+
+struct tracer {
+	struct tracer_opts opts;
+	struct trace_sink *sink;             /* borrowed, may be NULL */
+	struct metrics *metrics;             /* borrowed, may be NULL */
+	struct rules *rules;                 /* snapshot in force (owned reference) */
+	struct guard_policy *guard;          /* owned, NULL = off */
+	struct workflow_memory *wf;          /* what the MoveTables recogniser remembers */
+	struct tracer_counts counts;
+	bool mirror_stale;
+	struct metric_family *m_stmts;       /* per table x tablet type x class x keyspace */
+	struct metric_family *m_named_other; /* named one keyspace, reached another */
+	struct metric_family *m_guard;       /* guard decisions */
+	struct metric_family *m_route_err;   /* statements vtgate would refuse to plan */
+	struct sql_stmt st;                  /* scratch: the statement being analysed */
+	struct route_result res;             /* scratch: its resolution */
+};
+
+struct sql_prepare {
+	char *name;
+	char *sql;
+	size_t len;
+	struct sql_prepare *next;
+};
+
+struct tracer_conn {
+	struct tracer *t;
+	uint64_t id;
+	char client[80];
+	char client_host[80];                /* client without the port: a metric label */
+	char tgt_raw[VT_NAME_MAX];           /* last target string parsed */
+	struct vt_target tgt;                /* ... and its parse */
+	bool tgt_valid;
+	struct sql_prepare *preps;           /* SQL-level PREPARE name -> text */
+	unsigned npreps;
+};
+
+/* One statement of a command, between the command and its result. */
+struct tstmt {
+	json_t *rec;          /* the partial record (owned) */
+	uint8_t cls;          /* enum sql_class */
+	bool blocked;
+	bool done;            /* written */
+	uint64_t rows;        /* CALL: rows of the result sets before its final OK */
+};
+
+struct tcmd {
+	struct tracer *t;
+	struct tracer_conn *conn; /* outlives the command: see tracer_conn_free */
+	uint8_t cmd;
+	uint64_t start_us;
+	unsigned n;            /* statements */
+	unsigned next;         /* statement the next result belongs to */
+	char block_reason[512];
+	struct tstmt s[];
+};
+
+/* ---- setup ------------------------------------------------------------------------- */
+
+static void
+tracer_register_metrics(struct tracer *t)
+{
+	static const char *const stmt_l[] = {"table", "tablet_type", "class", "keyspace"};
+	static const char *const named_l[] = {"table", "named_keyspace", "reached_keyspace",
+					      "digest", "client"};
+	static const char *const guard_l[] = {"verdict", "class", "keyspace"};
+	static const char *const err_l[] = {"class"};
+
+	if (t->metrics == NULL) {
+		return;
+	}
+	t->m_stmts = metrics_family(t->metrics, "routetrace_statements_total",
+				    "Statements per table reference, by the tablet type used, the "
+				    "statement class and the keyspace the table reaches",
+				    METRIC_COUNTER, 4, stmt_l);
+	t->m_named_other = metrics_family(
+		t->metrics, "routetrace_named_other_keyspace_total",
+		"Statements naming a keyspace (qualifier or USE) that routing rules send elsewhere: "
+		"these break when the rules are removed at MoveTables Complete",
+		METRIC_COUNTER, 5, named_l);
+	t->m_guard = metrics_family(t->metrics, "routetrace_guard_decisions_total",
+				    "DDL guard decisions that were not 'allow'", METRIC_COUNTER, 3,
+				    guard_l);
+	t->m_route_err = metrics_family(t->metrics, "routetrace_route_errors_total",
+					"Statements vtgate would refuse to plan under the mirrored rules",
+					METRIC_COUNTER, 1, err_l);
+}
+
+struct tracer *
+tracer_new(const struct tracer_opts *opts, struct trace_sink *sink, struct metrics *metrics)
+{
+	struct tracer *t = calloc(1, sizeof(*t));
+
+	if (t == NULL) {
+		return NULL;
+	}
+	t->opts = *opts;
+	t->sink = sink;
+	t->metrics = metrics;
+	t->wf = workflow_memory_new();
+	if (t->wf == NULL) {
+		free(t);
+		return NULL;
+	}
+	tracer_register_metrics(t);
+	return t;
+}
+
+void
+tracer_free(struct tracer *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	rules_unref(t->rules);
+	guard_policy_free(t->guard);
+	workflow_memory_free(t->wf);
+	free(t);
+}
+
+void
+tracer_set_opts(struct tracer *t, const struct tracer_opts *opts)
+{
+	t->opts = *opts;
+}
+
+void
+tracer_set_guard(struct tracer *t, struct guard_policy *p)
+{
+	guard_policy_free(t->guard);
+	t->guard = p;
+}
+
+enum guard_mode
+tracer_guard_mode(const struct tracer *t)
+{
+	return t->guard ? guard_policy_mode(t->guard) : GUARD_OFF;
+}
+
+struct rules *
+tracer_rules(const struct tracer *t)
+{
+	return t->rules;
+}
+
+void
+tracer_get_counts(const struct tracer *t, struct tracer_counts *out)
+{
+	*out = t->counts;
+}
+
+/* ---- writing records --------------------------------------------------------------- */
+
+static void
+ts_rfc3339(uint64_t ts_us, char *buf, size_t len)
+{
+	time_t sec = (time_t)(ts_us / 1000000);
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%06u", (unsigned)(ts_us % 1000000));
+	n = strlen(buf);
+	snprintf(buf + n, len - n, "Z");
+}
+
+static void
+tracer_emit(struct tracer *t, json_t *rec)
+{
+	if (t->sink == NULL) {
+		return;
+	}
+	char *line = json_dumps(rec, JSON_COMPACT);
+	if (line == NULL) {
+		return;
+	}
+	t->counts.records++;
+	if (!trace_sink_write(t->sink, line, strlen(line))) {
+		t->counts.records_dropped++;
+	}
+	free(line);
+}
+
+static void
+tracer_emit_event(struct tracer *t, const char *event, uint64_t ts_us, json_t *fields)
+{
+	char ts[40];
+
+	ts_rfc3339(ts_us, ts, sizeof(ts));
+	json_t *rec = json_pack("{s:s,s:s,s:s}", "ts", ts, "event", event, "source", t->opts.source);
+	if (rec != NULL && fields != NULL) {
+		json_object_update(rec, fields);
+	}
+	if (rec != NULL) {
+		tracer_emit(t, rec);
+	}
+	json_decref(rec);
+	json_decref(fields);
+}
+
+/* ---- rules ------------------------------------------------------------------------- */
+
+bool
+tracer_set_rules(struct tracer *t, struct rules *r, uint64_t ts_us, const char *origin)
+{
+	if (t->rules != NULL && rules_hash(t->rules) == rules_hash(r)) {
+		rules_unref(r);
+		return false;
+	}
+	json_t *f = json_pack("{s:I,s:I,s:s,s:s,s:I}", "generation", (json_int_t)rules_generation(r),
+			      "previous_generation",
+			      (json_int_t)(t->rules ? rules_generation(t->rules) : 0), "origin",
+			      origin ? origin : "", "format", rules_format_name(rules_format(r)),
+			      "rules", (json_int_t)rules_count(r));
+	if (f != NULL) {
+		char hash[20];
+		snprintf(hash, sizeof(hash), "%016" PRIx64, rules_hash(r));
+		json_object_set_new(f, "hash", json_string(hash));
+		workflow_describe_change(t->wf, t->rules, r, f);
+	}
+	tracer_emit_event(t, "rules_changed", ts_us, f);
+	rules_unref(t->rules);
+	t->rules = r;
+	return true;
+}
+
+void
+tracer_mirror_state(struct tracer *t, bool stale, uint64_t since_us, const char *error,
+		    uint64_t ts_us)
+{
+	char since[40];
+
+	if (stale == t->mirror_stale) {
+		return;
+	}
+	t->mirror_stale = stale;
+	ts_rfc3339(since_us, since, sizeof(since));
+	json_t *f = json_pack("{s:s,s:s}", "since", since, "error", error ? error : "");
+	tracer_emit_event(t, stale ? "mirror_stale" : "mirror_recovered", ts_us, f);
+}
+
+/* ---- connections ------------------------------------------------------------------- */
+
+struct tracer_conn *
+tracer_conn_new(struct tracer *t, uint64_t id, const char *client)
+{
+	struct tracer_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		return NULL;
+	}
+	c->t = t;
+	c->id = id;
+	snprintf(c->client, sizeof(c->client), "%s", client ? client : "");
+	snprintf(c->client_host, sizeof(c->client_host), "%s", c->client);
+	char *colon = strrchr(c->client_host, ':');
+	if (colon != NULL && strchr(c->client_host, '.') != NULL) {
+		*colon = 0; /* "10.0.0.5:51234" -> "10.0.0.5" (IPv6 "[::1]:5" keeps its brackets) */
+	} else if (c->client_host[0] == '[' && colon != NULL && colon[-1] == ']') {
+		*colon = 0;
+	}
+	return c;
+}
+
+static void
+conn_clear_prepares(struct tracer_conn *c)
+{
+	while (c->preps != NULL) {
+		struct sql_prepare *p = c->preps;
+		c->preps = p->next;
+		free(p->name);
+		free(p->sql);
+		free(p);
+	}
+	c->npreps = 0;
+}
+
+void
+tracer_conn_free(struct tracer_conn *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	conn_clear_prepares(c);
+	free(c);
+}
+
+/* The session target in force, parsed once per change of the raw string. */
+static const struct vt_target *
+conn_target(struct tracer_conn *c, const char *raw)
+{
+	char err[128];
+
+	if (!c->tgt_valid || strcmp(raw, c->tgt_raw) != 0) {
+		snprintf(c->tgt_raw, sizeof(c->tgt_raw), "%s", raw);
+		if (!vt_target_parse(raw, strlen(raw), c->t->opts.default_tablet_type, &c->tgt, err,
+				     sizeof(err))) {
+			vt_target_parse("", 0, c->t->opts.default_tablet_type, &c->tgt, err,
+					sizeof(err));
+		}
+		c->tgt_valid = true;
+	}
+	return &c->tgt;
+}
+
+/* ---- SQL-level PREPARE / EXECUTE --------------------------------------------------- */
+
+static struct sql_prepare *
+conn_find_prepare(struct tracer_conn *c, const char *name)
+{
+	for (struct sql_prepare *p = c->preps; p != NULL; p = p->next) {
+		if (strcasecmp(p->name, name) == 0) {
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Remembers PREPARE name FROM '<text>' (the text as the classifier unescaped it: the
+ * inner statement is not available as text, so we keep the statement's own SQL and
+ * re-derive the inner text from the string literal). */
+static void
+conn_note_prepare(struct tracer_conn *c, const char *name, const char *inner, size_t n)
+{
+	struct sql_prepare *p = conn_find_prepare(c, name);
+
+	if (p == NULL) {
+		if (c->npreps >= TRACER_MAX_SQL_PREPARES) {
+			return;
+		}
+		p = calloc(1, sizeof(*p));
+		if (p == NULL || (p->name = strdup(name)) == NULL) {
+			free(p);
+			return;
+		}
+		p->next = c->preps;
+		c->preps = p;
+		c->npreps++;
+	}
+	free(p->sql);
+	p->sql = strndup(inner, n);
+	p->len = p->sql ? n : 0;
+}
+
+static void
+conn_forget_prepare(struct tracer_conn *c, const char *name)
+{
+	for (struct sql_prepare **pp = &c->preps; *pp != NULL; pp = &(*pp)->next) {
+		if (strcasecmp((*pp)->name, name) == 0) {
+			struct sql_prepare *p = *pp;
+			*pp = p->next;
+			free(p->name);
+			free(p->sql);
+			free(p);
+			c->npreps--;
+			return;
+		}
+	}
+}
+
+/* The string literal of PREPARE s FROM '<text>', unescaped into buf; false if none. */
+static bool
+prepare_inner_text(const char *sql, size_t n, char *buf, size_t len, size_t *out_n)
+{
+	struct sql_lex lx;
+	struct sql_tok tok;
+	bool from = false;
+
+	sql_lex_init(&lx, sql, n, 0);
+	while (sql_lex_next_code(&lx, &tok)) {
+		if (from && tok.type == SQL_TK_STRING) {
+			size_t v = sql_tok_value(sql, &tok, 0, buf, len);
+			*out_n = v < len ? v : len - 1;
+			return true;
+		}
+		from = tok.type == SQL_TK_IDENT && tok.kw == SQL_KW_FROM;
+	}
+	return false;
+}
+
+/* ---- analysing one statement ----------------------------------------------------- */
+
+/* What a statement is analysed with: the session state in force when it runs. */
+struct stmt_ctx {
+	const char *command;       /* "query", "prepare", "execute", "init_db" */
+	const char *target_raw;    /* "" = none */
+	bool target_known;
+	bool in_tx;
+	unsigned lex_flags;
+	const char *user;
+};
+
+static json_t *
+table_json(const struct tracer_conn *c, const struct stmt_ctx *x, const struct route_table *rt,
+	   const struct sql_stmt *st)
+{
+	char named[2 * VT_NAME_MAX], reached[2 * VT_NAME_MAX];
+	bool unknown = !x->target_known && st->tables[rt->tref].qual.len == 0;
+
+	(void)c;
+	route_named_str(rt, named, sizeof(named));
+	json_t *j = json_object();
+	json_object_set_new(j, "named", json_string_lossy(named, strlen(named)));
+	if (unknown || rt->reached_ks == NULL) {
+		json_object_set_new(j, "reached", json_null());
+	} else {
+		route_reached_str(rt, reached, sizeof(reached));
+		json_object_set_new(j, "reached", json_string_lossy(reached, strlen(reached)));
+	}
+	json_object_set_new(j, "rule", rt->rule ? json_string_lossy(rt->rule, strlen(rt->rule))
+						 : json_null());
+	json_object_set_new(j, "role", json_string(sql_role_name((enum sql_role)rt->role)));
+	json_object_set_new(j, "redirected", json_boolean(!unknown && (rt->flags & ROUTE_T_REDIRECTED)));
+	if (unknown) {
+		json_object_set_new(j, "unknown_target", json_true());
+	}
+	if (rt->error != NULL) {
+		json_object_set_new(j, "error", json_string_lossy(rt->error, strlen(rt->error)));
+	}
+	return j;
+}
+
+/* Classifies, resolves and guards sql[0..n); returns the partial record and fills gd. */
+static json_t *
+stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, size_t n,
+	     bool truncated, struct tstmt *ts, struct guard_decision *gd)
+{
+	struct tracer *t = c->t;
+	const struct vt_target *tgt = conn_target(c, x->target_known ? x->target_raw : "");
+	char digest[SQL_DIGEST_MAX], hash[20];
+
+	sql_classify(sql, n, x->lex_flags, &t->st);
+	ts->cls = t->st.cls;
+	memset(gd, 0, sizeof(*gd));
+	json_t *tables = json_array();
+	const char *route_error = NULL;
+	if (t->rules != NULL) {
+		route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
+		for (unsigned i = 0; i < t->res.ntables; i++) {
+			json_array_append_new(tables, table_json(c, x, &t->res.tables[i], &t->st));
+		}
+		route_error = t->res.error;
+	}
+	if (t->guard != NULL) {
+		/* Without a snapshot yet, destructive DDL is denied: fail closed. */
+		guard_check_lex(t->guard, t->rules, tgt, sql, n, x->lex_flags, &t->st,
+				t->rules ? &t->res : NULL, gd);
+	}
+	uint64_t h = sql_digest(sql, n, x->lex_flags, digest, sizeof(digest));
+	snprintf(hash, sizeof(hash), "%016" PRIx64, h);
+
+	json_t *rec = json_object();
+	json_object_set_new(rec, "session", json_integer((json_int_t)c->id));
+	json_object_set_new(rec, "client", json_string_lossy(c->client, strlen(c->client)));
+	json_object_set_new(rec, "user", json_string_lossy(x->user, strlen(x->user)));
+	json_object_set_new(rec, "target", x->target_known
+					       ? json_string_lossy(x->target_raw, strlen(x->target_raw))
+					       : json_string("unknown"));
+	json_object_set_new(rec, "tablet_type",
+			    json_string(vt_tablet_type_name(tgt->tablet_type)));
+	json_object_set_new(rec, "in_transaction", json_boolean(x->in_tx));
+	json_object_set_new(rec, "command", json_string(x->command));
+	json_object_set_new(rec, "class", json_string(sql_class_name((enum sql_class)t->st.cls)));
+	if (t->st.cls == SQL_CLASS_UNPARSED && t->st.reason != NULL) {
+		json_object_set_new(rec, "unparsed", json_string(t->st.reason));
+	}
+	char *red = malloc(n + 1);
+	if (red != NULL) {
+		size_t rn = sql_redact(sql, n, x->lex_flags, t->opts.redact_literals, red, n + 1);
+		json_object_set_new(rec, "sql", json_string_lossy(red, rn));
+		free(red);
+	}
+	if (truncated) {
+		json_object_set_new(rec, "sql_truncated", json_true());
+	}
+	json_object_set_new(rec, "digest", json_string_lossy(digest, strlen(digest)));
+	json_object_set_new(rec, "digest_hash", json_string(hash));
+	json_object_set_new(rec, "tables", tables);
+	json_object_set_new(rec, "rules_generation",
+			    json_integer(t->rules ? (json_int_t)rules_generation(t->rules) : 0));
+	if (route_error != NULL) {
+		json_object_set_new(rec, "route_error", json_string_lossy(route_error, strlen(route_error)));
+		t->counts.route_errors++;
+		const char *cl[] = {sql_class_name((enum sql_class)t->st.cls)};
+		metric_add(t->m_route_err, cl, 1);
+	}
+	if (gd->verdict != GUARD_ALLOW) {
+		json_object_set_new(rec, "guard", json_pack("{s:s,s:i}", "reason", gd->reason,
+							     "rule", (int)gd->reason_code));
+	}
+	return rec;
+}
+
+/* Counters for one finished statement, from its record. */
+static void
+stmt_count(struct tracer *t, struct tracer_conn *c, json_t *rec, const char *verdict)
+{
+	const char *cls = json_string_value(json_object_get(rec, "class"));
+	const char *tt = json_string_value(json_object_get(rec, "tablet_type"));
+	const char *digest = json_string_value(json_object_get(rec, "digest_hash"));
+	json_t *tables = json_object_get(rec, "tables");
+	size_t i;
+	json_t *tab;
+	bool redirected = false;
+
+	t->counts.statements++;
+	if (json_array_size(tables) == 0) {
+		const char *l[] = {"", tt, cls, ""};
+		metric_add(t->m_stmts, l, 1);
+	}
+	json_array_foreach(tables, i, tab)
+	{
+		const char *reached = json_string_value(json_object_get(tab, "reached"));
+		const char *named = json_string_value(json_object_get(tab, "named"));
+		char ks[VT_NAME_MAX] = "", nks[VT_NAME_MAX] = "";
+		const char *table = reached ? strrchr(reached, '.') : NULL;
+		if (reached != NULL && table != NULL) {
+			snprintf(ks, sizeof(ks), "%.*s", (int)(table - reached), reached);
+			table++;
+		} else {
+			table = named ? (strrchr(named, '.') ? strrchr(named, '.') + 1 : named) : "";
+		}
+		const char *l[] = {table, tt, cls, ks};
+		metric_add(t->m_stmts, l, 1);
+		if (json_is_true(json_object_get(tab, "redirected"))) {
+			redirected = true;
+			const char *dot = named ? strrchr(named, '.') : NULL;
+			if (dot != NULL) {
+				snprintf(nks, sizeof(nks), "%.*s", (int)(dot - named), named);
+				const char *nl[] = {table, nks, ks, digest, c ? c->client_host : ""};
+				metric_add(t->m_named_other, nl, 1);
+			}
+		}
+	}
+	if (redirected) {
+		t->counts.redirected++;
+	}
+	if (strcmp(verdict, "forwarded") != 0) {
+		const char *gl[] = {verdict, cls, ""};
+		metric_add(t->m_guard, gl, 1);
+		if (strcmp(verdict, "blocked") == 0) {
+			t->counts.blocked++;
+		} else {
+			t->counts.would_block++;
+		}
+	}
+}
+
+/* ---- finishing statements ------------------------------------------------------- */
+
+static const char *
+stmt_verdict(const struct tstmt *s)
+{
+	if (s->blocked) {
+		return "blocked";
+	}
+	return json_object_get(s->rec, "guard") != NULL ? "would_block" : "forwarded";
+}
+
+/* Completes statement i with `result` (owned) and writes it. */
+static void
+stmt_finish(struct tcmd *cmd, unsigned i, json_t *result, uint64_t ts_us)
+{
+	struct tstmt *s = &cmd->s[i];
+	char ts[40];
+	const char *verdict = stmt_verdict(s);
+
+	if (s->done) {
+		json_decref(result);
+		return;
+	}
+	s->done = true;
+	ts_rfc3339(ts_us, ts, sizeof(ts));
+	json_object_set_new(s->rec, "ts", json_string(ts));
+	json_object_set_new(s->rec, "verdict", json_string(verdict));
+	json_object_set_new(s->rec, "result", result);
+	json_object_set_new(s->rec, "latency_us",
+			    json_integer(ts_us >= cmd->start_us ? (json_int_t)(ts_us - cmd->start_us) : 0));
+	json_object_set_new(s->rec, "source", json_string(cmd->t->opts.source));
+	if (cmd->n > 1) {
+		json_object_set_new(s->rec, "statement_index", json_integer(i));
+	}
+	stmt_count(cmd->t, cmd->conn, s->rec, verdict);
+	tracer_emit(cmd->t, s->rec);
+}
+
+static json_t *
+result_json(const struct wire_result *r, uint64_t extra_rows)
+{
+	if (r->is_error) {
+		return json_pack("{s:i,s:s,s:o}", "error", (int)r->err_code, "sqlstate", r->sqlstate,
+				 "message", json_string_lossy(r->message ? r->message : "",
+							      r->message_len));
+	}
+	if (r->aborted) {
+		return json_pack("{s:b,s:s}", "ok", 0, "aborted", "connection closed before the response ended");
+	}
+	json_t *j = json_pack("{s:b}", "ok", 1);
+	if (r->is_resultset || extra_rows > 0) {
+		json_object_set_new(j, "rows", json_integer((json_int_t)(r->rows + extra_rows)));
+	} else {
+		json_object_set_new(j, "affected", json_integer((json_int_t)r->affected));
+	}
+	return j;
+}
+
+/* A result of the response: it belongs to the next statement not finished.  A CALL
+ * returns result sets and ends with an OK, so result sets go to the CALL until then. */
+static void
+cmd_result(struct tcmd *cmd, const struct wire_result *r, uint64_t ts_us)
+{
+	if (cmd->next >= cmd->n) {
+		return;
+	}
+	struct tstmt *s = &cmd->s[cmd->next];
+	if (s->cls == SQL_CLASS_CALL && r->is_resultset && !r->is_error && r->more) {
+		s->rows += r->rows;
+		return;
+	}
+	stmt_finish(cmd, cmd->next, result_json(r, s->rows), ts_us);
+	cmd->next++;
+}
+
+/* The response ended: statements left got no result (an earlier one failed and the
+ * server skipped them, or the connection closed). */
+static void
+cmd_end(struct tcmd *cmd, const struct wire_result *r, uint64_t ts_us)
+{
+	for (unsigned i = cmd->next; i < cmd->n; i++) {
+		json_t *res = r->aborted ? json_pack("{s:b,s:s}", "ok", 0, "aborted",
+						     "connection closed before the response ended")
+					 : json_pack("{s:b,s:s}", "ok", 0, "skipped",
+						     "not run: an earlier statement of the packet failed");
+		stmt_finish(cmd, i, res, ts_us);
+	}
+	cmd->next = cmd->n;
+}
+
+static void
+cmd_blocked(struct tcmd *cmd, uint64_t ts_us)
+{
+	for (unsigned i = 0; i < cmd->n; i++) {
+		stmt_finish(cmd, i,
+			    json_pack("{s:i,s:s,s:s}", "error", 1105, "sqlstate", "HY000", "message",
+				      cmd->block_reason),
+			    ts_us);
+	}
+}
+
+void
+tracer_cmd_free(void *user)
+{
+	struct tcmd *cmd = user;
+
+	if (cmd == NULL) {
+		return;
+	}
+	for (unsigned i = 0; i < cmd->n; i++) {
+		json_decref(cmd->s[i].rec);
+	}
+	free(cmd);
+}
+
+size_t
+tracer_block_message(const void *user, char *buf, size_t len)
+{
+	const struct tcmd *cmd = user;
+
+	if (cmd == NULL || len == 0) {
+		return 0;
+	}
+	return (size_t)snprintf(buf, len, "%s", cmd->block_reason) < len ? strlen(buf) : len - 1;
+}
+
+/* ---- commands ------------------------------------------------------------------- */
+
+static struct tcmd *
+cmd_new(struct tracer_conn *c, uint8_t com, unsigned n, uint64_t ts_us)
+{
+	struct tcmd *cmd = calloc(1, sizeof(*cmd) + n * sizeof(cmd->s[0]));
+
+	if (cmd != NULL) {
+		cmd->t = c->t;
+		cmd->conn = c;
+		cmd->cmd = com;
+		cmd->n = n;
+		cmd->start_us = ts_us;
+	}
+	return cmd;
+}
+
+/* The session state after statement `st` ran (a USE, BEGIN, COMMIT or DDL later in the
+ * same packet changes what the following statements are analysed with). */
+static void
+ctx_after(struct stmt_ctx *x, const struct sql_stmt *st, char *tbuf, size_t tlen)
+{
+	switch ((enum sql_class)st->cls) {
+	case SQL_CLASS_USE:
+		snprintf(tbuf, tlen, "%s", sql_stmt_str(st, st->db));
+		x->target_raw = tbuf;
+		x->target_known = true;
+		break;
+	case SQL_CLASS_BEGIN:
+		x->in_tx = true;
+		break;
+	case SQL_CLASS_COMMIT:
+	case SQL_CLASS_ROLLBACK:
+	case SQL_CLASS_CREATE:
+	case SQL_CLASS_ALTER:
+	case SQL_CLASS_DROP:
+	case SQL_CLASS_TRUNCATE:
+	case SQL_CLASS_RENAME:
+		x->in_tx = false; /* DDL commits implicitly */
+		break;
+	default:
+		break;
+	}
+}
+
+/* SQL-level PREPARE / DEALLOCATE are remembered; EXECUTE is analysed as the text it
+ * runs.  Returns the text to analyse (sql itself unless it is a known EXECUTE). */
+static const char *
+conn_sql_prepares(struct tracer_conn *c, const char *sql, size_t n, size_t *out_n)
+{
+	const struct sql_stmt *st = &c->t->st;
+	const char *name = sql_stmt_str(st, st->object);
+
+	*out_n = n;
+	if (st->cls == SQL_CLASS_PREPARE && (st->flags & SQL_STMT_PREPARE_TEXT)) {
+		char *inner = malloc(n + 1);
+		size_t in;
+		if (inner != NULL && prepare_inner_text(sql, n, inner, n + 1, &in)) {
+			conn_note_prepare(c, name, inner, in);
+		}
+		free(inner);
+	} else if (st->cls == SQL_CLASS_DEALLOCATE) {
+		conn_forget_prepare(c, name);
+	} else if (st->cls == SQL_CLASS_EXECUTE) {
+		const struct sql_prepare *p = conn_find_prepare(c, name);
+		if (p != NULL && p->sql != NULL) {
+			*out_n = p->len;
+			return p->sql;
+		}
+	}
+	return sql;
+}
+
+/* Analyses statement i of cmd; returns true if the guard denies it. */
+static bool
+cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ctx *x,
+	     const char *sql, size_t n, bool truncated, char *tbuf, size_t tlen)
+{
+	struct guard_decision gd;
+	struct tstmt *s = &cmd->s[i];
+
+	s->rec = stmt_analyse(c, x, sql, n, truncated, s, &gd);
+	size_t en;
+	const char *exec = conn_sql_prepares(c, sql, n, &en);
+	if (exec != sql) {
+		/* EXECUTE s: the tables, class and guard verdict are those of the prepared
+		 * text; the record keeps the EXECUTE's own SQL. */
+		json_t *sqlj = json_incref(json_object_get(s->rec, "sql"));
+		json_decref(s->rec);
+		s->rec = stmt_analyse(c, x, exec, en, false, s, &gd);
+		json_object_set_new(s->rec, "prepared_sql", json_object_get(s->rec, "sql") ?
+					json_incref(json_object_get(s->rec, "sql")) : json_null());
+		json_object_set_new(s->rec, "sql", sqlj);
+	}
+	ctx_after(x, &c->t->st, tbuf, tlen);
+	if (gd.verdict == GUARD_DENY && c->t->opts.can_block) {
+		if (cmd->block_reason[0] == 0) {
+			snprintf(cmd->block_reason, sizeof(cmd->block_reason), "%s", gd.reason);
+		}
+		return true;
+	}
+	return false;
+}
+
+static struct tcmd *
+conn_query(struct tracer_conn *c, const struct wire_command *wc, struct stmt_ctx *x,
+	   uint64_t ts_us, bool *deny)
+{
+	char tbuf[VT_NAME_MAX];
+	size_t pos = 0, start, len;
+	unsigned n = 0;
+
+	while (sql_split_next(wc->text, wc->text_len, &pos, &start, &len)) {
+		n++;
+	}
+	struct tcmd *cmd = cmd_new(c, wc->cmd, n ? n : 1, ts_us);
+	if (cmd == NULL) {
+		return NULL;
+	}
+	if (n == 0) {
+		*deny = cmd_add_stmt(c, cmd, 0, x, wc->text ? wc->text : "", wc->text_len,
+				     wc->text_truncated, tbuf, sizeof(tbuf));
+		return cmd;
+	}
+	pos = 0;
+	for (unsigned i = 0; sql_split_next(wc->text, wc->text_len, &pos, &start, &len); i++) {
+		bool last = i + 1 == n;
+		*deny |= cmd_add_stmt(c, cmd, i, x, wc->text + start, len,
+				      last && wc->text_truncated, tbuf, sizeof(tbuf));
+	}
+	return cmd;
+}
+
+/* COM_INIT_DB is vtgate's `use `<db>``: analysed as that statement. */
+static struct tcmd *
+conn_init_db(struct tracer_conn *c, const struct wire_command *wc, struct stmt_ctx *x,
+	     uint64_t ts_us, bool *deny)
+{
+	char tbuf[VT_NAME_MAX];
+	size_t n = wc->text_len, o = 0;
+	char *sql = malloc(2 * n + 8);
+	struct tcmd *cmd = cmd_new(c, wc->cmd, 1, ts_us);
+
+	if (sql == NULL || cmd == NULL) {
+		free(sql);
+		free(cmd);
+		return NULL;
+	}
+	memcpy(sql, "use `", 5);
+	o = 5;
+	for (size_t i = 0; i < n; i++) {
+		if (wc->text[i] == '`') {
+			sql[o++] = '`';
+		}
+		sql[o++] = wc->text[i];
+	}
+	sql[o++] = '`';
+	*deny = cmd_add_stmt(c, cmd, 0, x, sql, o, false, tbuf, sizeof(tbuf));
+	free(sql);
+	return cmd;
+}
+
+static enum wire_verdict
+conn_command(struct tracer_conn *c, const struct wire_conv *wc, const struct wire_event *ev)
+{
+	struct wire_command *w = ev->u.command;
+	struct stmt_ctx x = {
+		.target_raw = wire_conv_target(wc),
+		.target_known = wire_conv_target_known(wc),
+		.in_tx = wire_conv_in_transaction(wc),
+		.lex_flags = (wire_conv_status(wc) & WIRE_STATUS_NO_BACKSLASH_ESCAPES)
+				     ? SQL_LEX_NO_BACKSLASH_ESCAPES : 0,
+		.user = wire_conv_user(wc),
+	};
+	struct tcmd *cmd = NULL;
+	bool deny = false;
+
+	switch (w->cmd) {
+	case WIRE_COM_QUERY:
+		x.command = "query";
+		cmd = conn_query(c, w, &x, ev->ts_us, &deny);
+		break;
+	case WIRE_COM_STMT_PREPARE:
+		x.command = "prepare";
+		cmd = conn_query(c, w, &x, ev->ts_us, &deny);
+		break;
+	case WIRE_COM_STMT_EXECUTE:
+		if (w->text == NULL) {
+			return WIRE_FORWARD; /* statement never seen prepared: nothing to analyse */
+		}
+		x.command = "execute";
+		cmd = conn_query(c, w, &x, ev->ts_us, &deny);
+		break;
+	case WIRE_COM_INIT_DB:
+		x.command = "init_db";
+		cmd = conn_init_db(c, w, &x, ev->ts_us, &deny);
+		break;
+	case WIRE_COM_RESET_CONNECTION:
+	case WIRE_COM_CHANGE_USER:
+		conn_clear_prepares(c);
+		return WIRE_FORWARD;
+	default:
+		return WIRE_FORWARD;
+	}
+	if (cmd == NULL) {
+		return WIRE_FORWARD;
+	}
+	w->user = cmd;
+	if (!deny) {
+		return WIRE_FORWARD;
+	}
+	for (unsigned i = 0; i < cmd->n; i++) {
+		cmd->s[i].blocked = true;
+	}
+	if (cmd->n > 1) {
+		size_t l = strlen(cmd->block_reason);
+		snprintf(cmd->block_reason + l, sizeof(cmd->block_reason) - l,
+			 " (nothing of this multi-statement packet was run)");
+	}
+	return WIRE_BLOCK;
+}
+
+static void
+conn_target_event(struct tracer_conn *c, const struct wire_event *ev)
+{
+	json_t *f = json_pack("{s:I,s:s,s:o,s:o}", "session", (json_int_t)c->id, "client", c->client,
+			      "from", json_string_lossy(ev->u.target.previous, strlen(ev->u.target.previous)),
+			      "to", json_string_lossy(ev->u.target.target, strlen(ev->u.target.target)));
+	tracer_emit_event(c->t, "target_changed", ev->ts_us, f);
+}
+
+enum wire_verdict
+tracer_conn_event(struct tracer_conn *c, const struct wire_conv *wc, const struct wire_event *ev)
+{
+	switch (ev->type) {
+	case WIRE_EV_COMMAND:
+		return conn_command(c, wc, ev);
+	case WIRE_EV_RESULT:
+		if (ev->u.result.user != NULL) {
+			cmd_result(ev->u.result.user, &ev->u.result, ev->ts_us);
+		}
+		break;
+	case WIRE_EV_BLOCKED_DUE:
+		if (ev->u.blocked.user != NULL) {
+			cmd_blocked(ev->u.blocked.user, ev->ts_us);
+		}
+		break;
+	case WIRE_EV_RESPONSE_END:
+		if (ev->u.result.user != NULL) {
+			cmd_end(ev->u.result.user, &ev->u.result, ev->ts_us);
+			tracer_cmd_free(ev->u.result.user);
+		}
+		break;
+	case WIRE_EV_TARGET:
+		conn_target_event(c, ev);
+		break;
+	default:
+		break;
+	}
+	return WIRE_FORWARD;
+}

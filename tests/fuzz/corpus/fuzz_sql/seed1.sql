@@ -1,0 +1,1 @@
+select * from t1 where id = 1; select 2

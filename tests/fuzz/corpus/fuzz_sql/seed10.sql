@@ -1,0 +1,1 @@
+use `ks:-80@replica`

@@ -1,0 +1,1 @@
+create table t1 like t2

@@ -1,0 +1,1 @@
+alter table t1 rename to t2, drop column c

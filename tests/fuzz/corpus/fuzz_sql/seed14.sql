@@ -1,0 +1,1 @@
+select _utf8mb4'x', x'0a', 0x1f, b'01', @@session.x, ?, :v /*+ hint */ /*vt+ D=1 */

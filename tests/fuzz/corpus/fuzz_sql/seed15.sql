@@ -1,0 +1,1 @@
+lock tables t1 read, t2 as x write

@@ -1,0 +1,1 @@
+show full columns from t1 from ks

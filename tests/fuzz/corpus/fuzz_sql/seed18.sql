@@ -1,0 +1,1 @@
+select (((((((select 1 from t)))))))

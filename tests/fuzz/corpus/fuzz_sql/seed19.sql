@@ -1,0 +1,1 @@
+load data infile 'f' into table t1

@@ -1,0 +1,1 @@
+SELECT c FROM ks.t1 AS a JOIN `ks2`.`t``2` b ON a.x=b.x

@@ -1,0 +1,1 @@
+with c as (select * from t1) select * from c join t2

@@ -1,0 +1,1 @@
+delete a from t1 a join t2 b on a.x = b.x

@@ -1,0 +1,1 @@
+delete from t1 using t1, t2 where t1.x = t2.x

@@ -1,0 +1,1 @@
+prepare s from 'select * from `x''y` where a = "q\"" '

@@ -1,0 +1,1 @@
+vexplain queries drop table if exists t1, ks.t2
