@@ -82,8 +82,9 @@ struct mirror *mirror_new(struct event_base *base, const char *spec, const struc
                           mirror_bytes_fn on_bytes, void *ctx, char *err, size_t errlen);
 
 /* Fetch now (SIGHUP).  Forgets the last rejected content, so the same bytes are
- * offered to the callback again; accepted content that did not change is still not
- * re-delivered.  If a fetch is running, another starts as soon as it completes. */
+ * offered to the callback again, and re-reads a big file even if its identity is
+ * unchanged; accepted content that did not change is still not re-delivered.  If a
+ * fetch is running, another starts as soon as it completes. */
 void mirror_force(struct mirror *m);
 
 /* Set (or clear, with fn NULL) the staleness-transition callback; ctx borrowed. */

@@ -1,0 +1,324 @@
+/* tests/unit/test_tracer.c: the tracer fed by the real wire decoder, on hand-built
+ * conversations, against the MoveTables fixtures: where each statement goes, the guard's
+ * verdicts, multi-statement packets with USE, prepared statements, redaction, counters. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "proxy/tracer.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "proxy/metrics.h"
+#include "proxy/trace_sink.h"
+#include "router/rules.h"
+#include "tests/unit/wire_script.h"
+
+#define FX "tests/fixtures/movetables/"
+
+struct harness {
+	char path[64];
+	struct trace_sink *sink;
+	struct metrics *metrics;
+	struct tracer *t;
+	struct tracer_conn *tc;
+	struct wire_conv *conv;
+	json_t *lines; /* records read back */
+};
+
+static enum wire_verdict
+h_event(void *ctx, const struct wire_event *ev)
+{
+	struct harness *h = ctx;
+
+	return tracer_conn_event(h->tc, h->conv, ev);
+}
+
+static void
+h_free(void *ctx, void *user)
+{
+	(void)ctx;
+	tracer_cmd_free(user);
+}
+
+static void
+h_setup(struct harness *h, const char *state, enum guard_mode mode, bool can_block)
+{
+	char err[512];
+	struct tracer_opts o = {.source = can_block ? "proxy" : "capture", .can_block = can_block,
+				.default_tablet_type = VT_TT_PRIMARY};
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->path, sizeof(h->path), "/tmp/rt_tracer_XXXXXX");
+	close(mkstemp(h->path));
+	h->sink = trace_sink_open(h->path, 1 << 20, err, sizeof(err));
+	assert_non_null(h->sink);
+	h->metrics = metrics_new(1000);
+	h->t = tracer_new(&o, h->sink, h->metrics);
+	snprintf(err, sizeof(err), FX "%s.srvvschema.json", state);
+	struct rules *r = rules_load_file(err, NULL, err, sizeof(err));
+	assert_non_null(r);
+	assert_true(tracer_set_rules(h->t, r, 1700000000000000ULL, "file:test"));
+	tracer_set_guard(h->t, guard_policy_new(mode, NULL, 0, err, sizeof(err)));
+	h->tc = tracer_conn_new(h->t, 7, "10.1.2.3:5555");
+	h->conv = wire_conv_new(h_event, h_free, h, NULL);
+}
+
+static void
+h_run(struct harness *h, struct script *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		size_t off = 0;
+		while (off < s->step[i].n) {
+			size_t used = 0;
+			assert_int_equal(wire_conv_feed(h->conv, s->dir[i], s->step[i].p + off,
+							s->step[i].n - off, 1700000000000000ULL + 1000 * (uint64_t)i,
+							&used),
+					 WIRE_OK);
+			off += used;
+		}
+	}
+	trace_sink_flush(h->sink);
+	json_decref(h->lines);
+	h->lines = json_array();
+	FILE *f = fopen(h->path, "r");
+	char line[65536];
+	while (fgets(line, sizeof(line), f)) {
+		json_error_t e;
+		json_t *j = json_loads(line, 0, &e);
+		if (j == NULL) {
+			fail_msg("bad trace line: %s (%s)", line, e.text);
+		}
+		json_array_append_new(h->lines, j);
+	}
+	fclose(f);
+}
+
+static void
+h_teardown(struct harness *h)
+{
+	wire_conv_free(h->conv);
+	tracer_conn_free(h->tc);
+	tracer_free(h->t);
+	trace_sink_close(h->sink);
+	metrics_free(h->metrics);
+	json_decref(h->lines);
+	unlink(h->path);
+}
+
+/* The n-th statement record (events excluded). */
+static json_t *
+stmt_rec(struct harness *h, unsigned n)
+{
+	size_t i;
+	json_t *j;
+
+	json_array_foreach(h->lines, i, j)
+	{
+		if (json_object_get(j, "event") == NULL && n-- == 0) {
+			return j;
+		}
+	}
+	fail_msg("no statement record %u in %s", n, json_dumps(h->lines, 0));
+	return NULL;
+}
+
+static const char *
+str(json_t *rec, const char *path1, const char *path2)
+{
+	json_t *v = json_object_get(rec, path1);
+	if (path2 != NULL) {
+		v = json_object_get(v, path2);
+	}
+	return json_is_string(v) ? json_string_value(v) : json_is_null(v) ? "null" : "?";
+}
+
+static json_t *
+table0(json_t *rec)
+{
+	return json_array_get(json_object_get(rec, "tables"), 0);
+}
+
+static void
+test_select_and_block_in_created(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0};
+
+	h_setup(&h, "01-created", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, NULL);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "SELECT * FROM targetkeyspace.t1 WHERE id = 5");
+	srv_resultset(&s, false, 1, 3, 0x0002);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "drop /* x */ TABLE targetkeyspace.t1");
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "DROP TABLE t3");
+	srv_ok(&s, 0, 0x0002);
+	h_run(&h, &s);
+
+	json_t *r0 = stmt_rec(&h, 0);
+	assert_string_equal(str(r0, "class", NULL), "select");
+	assert_string_equal(str(table0(r0), "named", NULL), "targetkeyspace.t1");
+	assert_string_equal(str(table0(r0), "reached", NULL), "sourcekeyspace.t1");
+	assert_string_equal(str(table0(r0), "rule", NULL), "targetkeyspace.t1");
+	assert_true(json_is_true(json_object_get(table0(r0), "redirected")));
+	assert_string_equal(str(r0, "verdict", NULL), "forwarded");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r0, "result"), "rows")), 3);
+	assert_string_equal(str(r0, "digest", NULL), "SELECT * FROM targetkeyspace.t1 WHERE id = ?");
+	assert_string_equal(str(r0, "source", NULL), "proxy");
+	assert_string_equal(str(r0, "client", NULL), "10.1.2.3:5555");
+	assert_string_equal(str(r0, "user", NULL), "app");
+	assert_string_equal(str(r0, "tablet_type", NULL), "PRIMARY");
+
+	json_t *r1 = stmt_rec(&h, 1);
+	assert_string_equal(str(r1, "verdict", NULL), "blocked");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r1, "result"), "error")), 1105);
+	assert_non_null(strstr(str(r1, "result", "message"), "sourcekeyspace.t1"));
+
+	json_t *r2 = stmt_rec(&h, 2);
+	assert_string_equal(str(r2, "class", NULL), "drop");
+	assert_string_equal(str(r2, "verdict", NULL), "forwarded");
+
+	struct tracer_counts c;
+	tracer_get_counts(h.t, &c);
+	assert_int_equal(c.statements, 3);
+	assert_int_equal(c.blocked, 1);
+	assert_int_equal(c.redirected, 2); /* the SELECT and the blocked DROP */
+	sc_free(&s);
+	h_teardown(&h);
+}
+
+/* USE inside a packet changes the target of the statements after it; the whole packet
+ * is refused when one statement is. */
+static void
+test_multi_statement_use_and_packet_block(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0};
+
+	h_setup(&h, "02-rdonly-switched", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, "sourcekeyspace");
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "SELECT 1 FROM t1; USE `sourcekeyspace@rdonly`; SELECT c FROM t1");
+	srv_resultset(&s, false, 1, 1, 0x0002 | 0x0008);
+	srv_ok(&s, 0, 0x0002 | 0x0008);
+	srv_resultset(&s, false, 1, 2, 0x0002);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "SELECT 1; TRUNCATE sourcekeyspace.t1");
+	h_run(&h, &s);
+
+	json_t *a = stmt_rec(&h, 0), *b = stmt_rec(&h, 1), *c = stmt_rec(&h, 2);
+	assert_string_equal(str(a, "target", NULL), "sourcekeyspace");
+	assert_string_equal(str(table0(a), "reached", NULL), "sourcekeyspace.t1");
+	assert_string_equal(str(b, "class", NULL), "use");
+	assert_string_equal(str(c, "target", NULL), "sourcekeyspace@rdonly");
+	assert_string_equal(str(c, "tablet_type", NULL), "RDONLY");
+	assert_string_equal(str(table0(c), "reached", NULL), "targetkeyspace.t1");
+	assert_string_equal(str(table0(c), "rule", NULL), "sourcekeyspace.t1@rdonly");
+	assert_int_equal(json_integer_value(json_object_get(c, "statement_index")), 2);
+	/* the decoder saw the OK of the USE: the session target moved */
+	assert_string_equal(wire_conv_target(h.conv), "sourcekeyspace@rdonly");
+
+	json_t *d = stmt_rec(&h, 3), *e = stmt_rec(&h, 4);
+	assert_string_equal(str(d, "verdict", NULL), "blocked");
+	assert_string_equal(str(e, "verdict", NULL), "blocked");
+	assert_non_null(strstr(str(e, "result", "message"), "nothing of this multi-statement packet"));
+	sc_free(&s);
+	h_teardown(&h);
+}
+
+/* Capture cannot block: the same DROP is forwarded and traced would_block; warn mode too. */
+static void
+test_capture_and_warn_never_block(void **state)
+{
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		struct harness h;
+		struct script s = {0};
+
+		h_setup(&h, "04-switched", k ? GUARD_WARN : GUARD_BLOCK, k == 1);
+		sc_handshake(&s, TCAPS, NULL);
+		sc_cmd_bytes(&s, WIRE_COM_QUERY, "DROP TABLE sourcekeyspace.t1");
+		srv_ok(&s, 0, 0x0002);
+		h_run(&h, &s);
+		json_t *r = stmt_rec(&h, 0);
+		assert_string_equal(str(r, "verdict", NULL), "would_block");
+		assert_string_equal(str(table0(r), "reached", NULL), "targetkeyspace.t1");
+		assert_true(json_is_true(json_object_get(json_object_get(r, "result"), "ok")));
+		assert_non_null(json_object_get(r, "guard"));
+		sc_free(&s);
+		h_teardown(&h);
+	}
+}
+
+/* COM_STMT_PREPARE + EXECUTE are traced with the prepared SQL; SQL-level PREPARE FROM
+ * and EXECUTE too; passwords never reach the trace. */
+static void
+test_prepared_and_redaction(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0};
+	struct bb b = {0};
+
+	h_setup(&h, "03-replica-switched", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, "targetkeyspace@replica");
+	sc_cmd_bytes(&s, WIRE_COM_STMT_PREPARE, "SELECT c FROM t2 WHERE id = ?");
+	/* PREPARE_OK: id 1, 1 column, 1 param, then defs + EOFs */
+	bb_u8(&b, 0);
+	bb_le(&b, 1, 4);
+	bb_le(&b, 1, 2);
+	bb_le(&b, 1, 2);
+	bb_u8(&b, 0);
+	bb_le(&b, 0, 2);
+	sc_srv(&s, &b);
+	bb_free(&b);
+	srv_coldef(&s, "?");
+	srv_eof(&s, 2);
+	srv_coldef(&s, "c");
+	srv_eof(&s, 2);
+	bb_u8(&b, WIRE_COM_STMT_EXECUTE);
+	bb_le(&b, 1, 4);
+	bb_u8(&b, 0);
+	bb_le(&b, 1, 4);
+	bb_u8(&b, 0);    /* null bitmap */
+	bb_u8(&b, 1);    /* types follow */
+	bb_le(&b, 8, 2); /* LONGLONG */
+	bb_le(&b, 42, 8);
+	sc_cmd(&s, &b);
+	bb_free(&b);
+	srv_ok(&s, 0, 2);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "CREATE USER bob IDENTIFIED BY 'hunter2'");
+	srv_ok(&s, 0, 2);
+	h_run(&h, &s);
+
+	json_t *p = stmt_rec(&h, 0), *e = stmt_rec(&h, 1), *u = stmt_rec(&h, 2);
+	assert_string_equal(str(p, "command", NULL), "prepare");
+	assert_string_equal(str(e, "command", NULL), "execute");
+	assert_string_equal(str(e, "sql", NULL), "SELECT c FROM t2 WHERE id = ?");
+	assert_string_equal(str(e, "tablet_type", NULL), "REPLICA");
+	assert_string_equal(str(table0(e), "reached", NULL), "targetkeyspace.t2");
+	assert_string_equal(str(u, "sql", NULL), "CREATE USER bob IDENTIFIED BY ?");
+	char *all = json_dumps(h.lines, 0);
+	assert_null(strstr(all, "hunter2"));
+	free(all);
+	sc_free(&s);
+	h_teardown(&h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_select_and_block_in_created),
+		cmocka_unit_test(test_multi_statement_use_and_packet_block),
+		cmocka_unit_test(test_capture_and_warn_never_block),
+		cmocka_unit_test(test_prepared_and_redaction),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
