@@ -3,7 +3,6 @@
  * label values. */
 #include "proxy/metrics.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 
+#include "proxy/admin.h"
 #include "proxy/json_util.h"
 
 #define METRICS_MAX_FAMILIES 64
@@ -261,49 +261,20 @@ metric_get(const struct metric_family *f, const char *const *label_values)
 }
 
 void
-metrics_escape_label(struct evbuffer *out, const char *s)
-{
-	const char *run = s;
-
-	for (; *s; s++) {
-		const char *rep = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
-		if (rep != NULL) {
-			evbuffer_add(out, run, (size_t)(s - run));
-			evbuffer_add(out, rep, 2);
-			run = s + 1;
-		}
-	}
-	evbuffer_add(out, run, (size_t)(s - run));
-}
-
-static void
-render_value(struct evbuffer *out, double v)
-{
-	if (v == floor(v) && fabs(v) < 9e15) {
-		evbuffer_add_printf(out, " %.0f\n", v);
-	} else {
-		evbuffer_add_printf(out, " %.6g\n", v);
-	}
-}
-
-void
 metrics_render_prom(const struct metrics *m, struct evbuffer *out)
 {
+	const char *labels[METRICS_MAX_LABELS][2];
+
 	for (unsigned f = 0; f < m->nfam; f++) {
 		const struct metric_family *fam = &m->fam[f];
-		evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help,
-				    fam->name, fam->type == METRIC_COUNTER ? "counter" : "gauge");
+		prom_header(out, fam->name, fam->type == METRIC_COUNTER ? "counter" : "gauge",
+			    fam->help);
 		for (unsigned s = 0; s < fam->nseries; s++) {
-			evbuffer_add_printf(out, "%s", fam->name);
 			for (unsigned l = 0; l < fam->nlabels; l++) {
-				evbuffer_add_printf(out, "%s%s=\"", l ? "," : "{", fam->labels[l]);
-				metrics_escape_label(out, fam->series[s].values[l]);
-				evbuffer_add(out, "\"", 1);
+				labels[l][0] = fam->labels[l];
+				labels[l][1] = fam->series[s].values[l];
 			}
-			if (fam->nlabels) {
-				evbuffer_add(out, "}", 1);
-			}
-			render_value(out, fam->series[s].value);
+			prom_sample(out, fam->name, labels, fam->nlabels, fam->series[s].value);
 		}
 	}
 }

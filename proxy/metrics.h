@@ -41,7 +41,4 @@ void metrics_render_prom(const struct metrics *m, struct evbuffer *out);
 /* Appends {"family": [{"labels": {...}, "value": n}, ...], ...} as JSON. */
 void metrics_render_json(const struct metrics *m, struct evbuffer *out);
 
-/* Appends s to out with Prometheus label-value escaping (\\, \", \n). */
-void metrics_escape_label(struct evbuffer *out, const char *s);
-
 #endif /* RT_PROXY_METRICS_H */
