@@ -710,7 +710,7 @@ static bool
 resp_msg(struct wire_conv *c, struct pend *e, const struct framer *f)
 {
 	uint8_t b = f->have ? f->buf[0] : 0;
-	bool term = b == 0xFE && f->msg_len > 0;
+	bool term = b == 0xFE && f->first_len < PKT_MAX && f->msg_len > 0;
 	bool eof5 = term && f->msg_len < 7;
 
 	if (f->msg_len == 0 && e->st != RS_COLS && e->st != RS_PREP_PARAMS &&

@@ -22,15 +22,15 @@
 /* --- case-insensitive string set ---------------------------------------------------- */
 
 struct gset_ent {
-	char *key;        /* owned, as first seen */
+	char *key; /* owned, as first seen */
 	size_t len;
-	char *rule;       /* owned: a routing-rule key that names it */
+	char *rule; /* owned: a routing-rule key that names it */
 };
 
 struct gset {
 	struct gset_ent *v;
-	size_t cap;       /* power of two, > 2 * entries */
-	size_t n;         /* entries */
+	size_t cap; /* power of two, > 2 * entries */
+	size_t n;   /* entries */
 };
 
 static unsigned char
@@ -122,12 +122,12 @@ gset_add(struct gset *s, const char *k, size_t n, const char *rule)
 /* --- per-snapshot index -------------------------------------------------------------- */
 
 struct guard_index {
-	uint64_t gen;            /* rules_generation of the snapshot it was built from */
-	struct gset tables;      /* table names in any table rule (keys and targets) */
-	struct gset keyspaces;   /* keyspaces in any rule of any kind */
-	struct gset ksrule_ks;   /* keyspaces in keyspace routing rules (whole keyspace moves) */
-	bool ks_incomplete;      /* some keyspace rule could not be listed (no rules.h API) */
-	size_t shard_rules;      /* shard routing rules exist: cannot be listed */
+	uint64_t gen;          /* rules_generation of the snapshot it was built from */
+	struct gset tables;    /* table names in any table rule (keys and targets) */
+	struct gset keyspaces; /* keyspaces in any rule of any kind */
+	struct gset ksrule_ks; /* keyspaces in keyspace routing rules (whole keyspace moves) */
+	bool ks_incomplete;    /* some keyspace rule could not be listed (no rules.h API) */
+	size_t shard_rules;    /* shard routing rules exist: cannot be listed */
 };
 
 static void
@@ -165,10 +165,9 @@ index_rule_key(struct guard_index *ix, const char *key)
 static bool
 index_keyspace_rules(struct guard_index *ix, const struct rules *r)
 {
-	static const char *const sfx[TRIED_TT] = {"",         "@primary",      "@replica",
-						  "@rdonly",  "@spare",        "@experimental",
-						  "@backup",  "@restore",      "@drained",
-						  "@unknown"};
+	static const char *const sfx[TRIED_TT] = {
+	    "",        "@primary", "@replica", "@rdonly", "@spare", "@experimental",
+	    "@backup", "@restore", "@drained", "@unknown"};
 	size_t k, i, found = 0;
 	bool ok = true;
 
@@ -232,9 +231,9 @@ index_build(const struct rules *r)
 
 struct guard_policy {
 	enum guard_mode mode;
-	char **allow;            /* "ks" or "ks.table" */
+	char **allow; /* "ks" or "ks.table" */
 	size_t nallow;
-	pthread_mutex_t mu;      /* guards the memo below (slow path only) */
+	pthread_mutex_t mu; /* guards the memo below (slow path only) */
 	struct guard_index *memo[2];
 	unsigned memo_next;
 };
@@ -247,14 +246,18 @@ allow_entry_ok(const char *s, char *err, size_t errlen)
 
 	if (n == 0 || n >= VT_NAME_MAX * 2 || s[0] == '.' || s[n - 1] == '.' ||
 	    (dot && strchr(dot + 1, '.'))) {
-		snprintf(err, errlen, "guard allow-list entry '%.64s': want \"keyspace\" or "
-			 "\"keyspace.table\"", s);
+		snprintf(err, errlen,
+		         "guard allow-list entry '%.64s': want \"keyspace\" or "
+		         "\"keyspace.table\"",
+		         s);
 		return false;
 	}
 	for (i = 0; i < n; i++)
 		if ((unsigned char)s[i] <= ' ' || s[i] == '`' || s[i] == '@') {
-			snprintf(err, errlen, "guard allow-list entry '%.64s': unexpected "
-				 "character", s);
+			snprintf(err, errlen,
+			         "guard allow-list entry '%.64s': unexpected "
+			         "character",
+			         s);
 			return false;
 		}
 	return true;
@@ -262,7 +265,7 @@ allow_entry_ok(const char *s, char *err, size_t errlen)
 
 struct guard_policy *
 guard_policy_new(enum guard_mode mode, const char *const *allow, size_t nallow, char *err,
-		 size_t errlen)
+                 size_t errlen)
 {
 	struct guard_policy *p;
 	size_t i;
@@ -408,12 +411,17 @@ enum dk {
 	DK_COUNT
 };
 
-static const char *const dk_name[DK_COUNT] = {
-	"statement", "DROP TABLE", "DROP VIEW", "TRUNCATE TABLE", "RENAME TABLE",
-	"ALTER TABLE ... RENAME", "ALTER TABLE ... DROP", "DROP INDEX", "DROP DATABASE"};
+static const char *const dk_name[DK_COUNT] = {"statement",
+                                              "DROP TABLE",
+                                              "DROP VIEW",
+                                              "TRUNCATE TABLE",
+                                              "RENAME TABLE",
+                                              "ALTER TABLE ... RENAME",
+                                              "ALTER TABLE ... DROP",
+                                              "DROP INDEX",
+                                              "DROP DATABASE"};
 static const char *const dk_verb[DK_COUNT] = {
-	"change", "drop", "drop", "truncate", "rename", "rename", "alter", "drop an index of",
-	"drop"};
+    "change", "drop", "drop", "truncate", "rename", "rename", "alter", "drop an index of", "drop"};
 
 #define TROUBLE                                                                                    \
 	(SQL_STMT_TABLES_OVERFLOW | SQL_STMT_NAMES_OVERFLOW | SQL_STMT_UNTERMINATED |              \
@@ -473,13 +481,13 @@ destructive_kind(const struct sql_stmt *st)
 
 /* The text's own shape, from the lexer alone (fail closed where the classifier gave up). */
 struct shape {
-	enum sql_kw kw;      /* first keyword of the innermost statement, if DDL-like */
-	bool like_ddl;       /* starts like destructive DDL (DROP/RENAME of a non-safe object,
-			      * TRUNCATE, ALTER) */
-	bool unknowable;     /* PREPARE FROM a variable, or wrappers too long/deep to follow */
-	const char *z;       /* innermost statement text (into the input or buf) */
+	enum sql_kw kw;  /* first keyword of the innermost statement, if DDL-like */
+	bool like_ddl;   /* starts like destructive DDL (DROP/RENAME of a non-safe object,
+	                  * TRUNCATE, ALTER) */
+	bool unknowable; /* PREPARE FROM a variable, or wrappers too long/deep to follow */
+	const char *z;   /* innermost statement text (into the input or buf) */
 	size_t n;
-	char next_word[32];  /* the word after DROP/RENAME, for messages */
+	char next_word[32]; /* the word after DROP/RENAME, for messages */
 	char buf[2][GUARD_INNER_BUF];
 };
 
@@ -493,9 +501,9 @@ word_is(const char *z, const struct sql_tok *t, const char *w)
 static bool
 safe_object(const char *z, const struct sql_tok *t)
 {
-	static const char *const w[] = {"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT",
-					"USER",      "ROLE",     "SERVER",  "PREPARE",
-					"TABLESPACE", "LOGFILE", "RESOURCE", "SPATIAL"};
+	static const char *const w[] = {"PROCEDURE",  "FUNCTION", "TRIGGER",  "EVENT",
+	                                "USER",       "ROLE",     "SERVER",   "PREPARE",
+	                                "TABLESPACE", "LOGFILE",  "RESOURCE", "SPATIAL"};
 	size_t i;
 
 	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++)
@@ -547,8 +555,8 @@ shape_first(struct shape *sh, struct sql_lex *lx, const struct sql_tok *t)
 		sh->like_ddl = true;
 		return;
 	}
-	snprintf(sh->next_word, sizeof(sh->next_word), "%.*s",
-		 (int)(u.len < 31 ? u.len : 31), sh->z + u.off);
+	snprintf(sh->next_word, sizeof(sh->next_word), "%.*s", (int)(u.len < 31 ? u.len : 31),
+	         sh->z + u.off);
 	sh->like_ddl = !safe_object(sh->z, &u);
 }
 
@@ -614,7 +622,7 @@ struct ctx {
 	const struct vt_target *sess;
 	const struct sql_stmt *st;
 	const struct route_result *res;
-	const char *sql;              /* the statement text */
+	const char *sql; /* the statement text */
 	size_t n;
 	const struct guard_index *ix; /* NULL: no rules snapshot */
 	enum dk dk;
@@ -623,8 +631,8 @@ struct ctx {
 };
 
 static const char *const finish_advice =
-	"finish or cancel the workflow (MoveTables Complete/Cancel) or clean up the routing "
-	"rules first";
+    "finish or cancel the workflow (MoveTables Complete/Cancel) or clean up the routing "
+    "rules first";
 
 static const char *
 wrapper_text(const struct sql_stmt *st)
@@ -637,9 +645,8 @@ wrapper_text(const struct sql_stmt *st)
 }
 
 /* Writes the verdict and "routetrace: blocked <what>: <detail>". */
-static void
-block(struct ctx *c, unsigned code, const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void block(struct ctx *c, unsigned code, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
 block(struct ctx *c, unsigned code, const char *what, const char *fmt, ...)
@@ -650,7 +657,7 @@ block(struct ctx *c, unsigned code, const char *what, const char *fmt, ...)
 	c->out->verdict = c->p->mode == GUARD_WARN ? GUARD_WOULD_BLOCK : GUARD_DENY;
 	c->out->reason_code = code;
 	k = snprintf(c->out->reason, sizeof(c->out->reason), "routetrace: blocked %s%s: ", what,
-		     wrapper_text(c->st));
+	             wrapper_text(c->st));
 	if (k < 0 || (size_t)k >= sizeof(c->out->reason))
 		return;
 	va_start(ap, fmt);
@@ -664,24 +671,24 @@ what_str(const struct ctx *c, const struct route_table *t, char *buf, size_t len
 {
 	const struct sql_tref *ref = &c->st->tables[t->tref];
 	const char *qual = sql_stmt_str(c->st, ref->qual);
-	const char *sks = route_session_keyspace(c->r, c->sess);
+	const char *sks = c->r ? route_session_keyspace(c->r, c->sess) : c->sess->keyspace;
 
 	if (t->flags & ROUTE_T_NEW_NAME)
 		snprintf(buf, len, "%s ... TO %.*s%s%.*s", dk_name[c->dk], NAME_SHOW, qual,
-			 qual[0] ? "." : "", NAME_SHOW, t->table);
+		         qual[0] ? "." : "", NAME_SHOW, t->table);
 	else if (qual[0] != '\0')
 		snprintf(buf, len, "%s %.*s.%.*s", dk_name[c->dk], NAME_SHOW, qual, NAME_SHOW,
-			 t->table);
+		         t->table);
 	else if (c->sess->dest != VT_DEST_NONE)
 		snprintf(buf, len, "%s %.*s (shard-targeted session %.*s/%.*s)", dk_name[c->dk],
-			 NAME_SHOW, t->table, NAME_SHOW, c->sess->keyspace, NAME_SHOW,
-			 c->sess->dest_text);
+		         NAME_SHOW, t->table, NAME_SHOW, c->sess->keyspace, NAME_SHOW,
+		         c->sess->dest_text);
 	else if (sks[0] != '\0')
 		snprintf(buf, len, "%s %.*s (session keyspace %.*s)", dk_name[c->dk], NAME_SHOW,
-			 t->table, NAME_SHOW, sks);
+		         t->table, NAME_SHOW, sks);
 	else
 		snprintf(buf, len, "%s %.*s (no keyspace selected)", dk_name[c->dk], NAME_SHOW,
-			 t->table);
+		         t->table);
 	return buf;
 }
 
@@ -745,9 +752,8 @@ rule1(struct ctx *c, const struct route_table *t)
 		return false;
 	block(c, GUARD_R_REDIRECT, what_str(c, t, what, sizeof(what)),
 	      "%s sends it to %.*s.%.*s, which would %s %.*s.%.*s; %s",
-	      how_str(t, how, sizeof(how)), NAME_SHOW, t->reached_ks, NAME_SHOW,
-	      t->reached_table, dk_verb[c->dk], NAME_SHOW, t->reached_ks, NAME_SHOW,
-	      t->reached_table, finish_advice);
+	      how_str(t, how, sizeof(how)), NAME_SHOW, t->reached_ks, NAME_SHOW, t->reached_table,
+	      dk_verb[c->dk], NAME_SHOW, t->reached_ks, NAME_SHOW, t->reached_table, finish_advice);
 	return true;
 }
 
@@ -871,7 +877,8 @@ ks_rule_for(const struct ctx *c, const char *ks)
 	for (i = 0; c->r != NULL && i < sizeof(sfx) / sizeof(sfx[0]); i++) {
 		int kn = snprintf(key, sizeof(key), "%s%s", ks, sfx[i]);
 
-		if (kn > 0 && (size_t)kn < sizeof(key) && rules_keyspace_rule(c->r, key, (size_t)kn, &to))
+		if (kn > 0 && (size_t)kn < sizeof(key) &&
+		    rules_keyspace_rule(c->r, key, (size_t)kn, &to))
 			return "keyspace routing rule";
 	}
 	return NULL;
@@ -892,6 +899,12 @@ rule3(struct ctx *c)
 	if (!vt_target_parse(db, strlen(db), VT_TT_PRIMARY, &tg, err, sizeof(err)))
 		snprintf(tg.keyspace, sizeof(tg.keyspace), "%s", db);
 	rule = ks_rule_for(c, tg.keyspace);
+	if (rule == NULL && c->ix != NULL) {
+		/* fail closed on odd target strings: any '.'/'@' part naming a rule keyspace */
+		const struct gset_ent *e = names_in(&c->ix->keyspaces, db, strlen(db));
+
+		rule = e ? e->rule : NULL;
+	}
 	if (rule != NULL) {
 		block(c, GUARD_R_DATABASE, what, "keyspace %.*s appears in routing rule '%.*s'; %s",
 		      NAME_SHOW, tg.keyspace, NAME_SHOW, rule, finish_advice);
@@ -954,7 +967,7 @@ cross_check(struct ctx *c, unsigned lf)
 
 		seen += count_names(c, &c->ix->tables, lf, hit, sizeof(hit));
 		known = (names_in(set, db, strlen(db)) != NULL) +
-			(names_in(&c->ix->tables, db, strlen(db)) != NULL);
+		        (names_in(&c->ix->tables, db, strlen(db)) != NULL);
 	}
 	for (i = 0; c->dk != DK_DROP_DATABASE && i < c->st->ntables; i++) {
 		const char *q = sql_stmt_str(c->st, c->st->tables[i].qual);
@@ -1020,16 +1033,18 @@ statement_checks(struct ctx *c, unsigned lf)
 		      "PREPARE from a plain string literal instead");
 		return true;
 	}
-	if (c->sh->like_ddl && (st->cls == SQL_CLASS_UNPARSED || (st->flags & TROUBLE) ||
-				(st->cls == SQL_CLASS_PREPARE && st->inner_cls == SQL_CLASS_UNPARSED))) {
+	if (c->sh->like_ddl &&
+	    (st->cls == SQL_CLASS_UNPARSED || (st->flags & TROUBLE) ||
+	     (st->cls == SQL_CLASS_PREPARE && st->inner_cls == SQL_CLASS_UNPARSED))) {
 		block(c, GUARD_R_FAIL_CLOSED, what,
 		      "the guard could not fully understand it (%s), and it may be destructive "
 		      "DDL; split it into plain statements (at most 64 tables each)",
 		      trouble_text(st));
 		return true;
 	}
-	if (c->sh->like_ddl && (text_unterminated(c->sql, c->n, lf) ||
-				(c->sh->z != c->sql && text_unterminated(c->sh->z, c->sh->n, lf)))) {
+	if (c->sh->like_ddl &&
+	    (text_unterminated(c->sql, c->n, lf) ||
+	     (c->sh->z != c->sql && text_unterminated(c->sh->z, c->sh->n, lf)))) {
 		block(c, GUARD_R_FAIL_CLOSED, what,
 		      "the guard could not fully understand it (a quote or comment is not "
 		      "terminated), and it may be destructive DDL; close it or remove it");
@@ -1102,21 +1117,18 @@ check_slow(struct ctx *c, unsigned lf)
 		cross_check(c, lf);
 }
 
-void
-guard_check_lex(const struct guard_policy *p, const struct rules *rules,
-		const struct vt_target *session, const char *sql, size_t n, unsigned lex_flags,
-		const struct sql_stmt *st, const struct route_result *res,
-		struct guard_decision *out)
+/* The slow path, kept out of line: its 16 KiB frame (two PREPARE text buffers) must not
+ * be paid (stack probes, sanitizer redzones) by the fast path. */
+static __attribute__((noinline)) void
+check_statement(const struct guard_policy *p, const struct rules *rules,
+                const struct vt_target *session, const char *sql, size_t n, unsigned lex_flags,
+                const struct sql_stmt *st, const struct route_result *res,
+                struct guard_decision *out)
 {
 	struct guard_policy *mp = (struct guard_policy *)(uintptr_t)p;
 	struct shape sh;
 	struct ctx c;
 
-	out->verdict = GUARD_ALLOW;
-	out->reason_code = GUARD_R_NONE;
-	out->reason[0] = '\0';
-	if (p == NULL || p->mode == GUARD_OFF || !needs_look(st))
-		return;
 	if (sql == NULL)
 		n = 0;
 	c.sql = sql ? sql : "";
@@ -1140,10 +1152,23 @@ guard_check_lex(const struct guard_policy *p, const struct rules *rules,
 }
 
 void
+guard_check_lex(const struct guard_policy *p, const struct rules *rules,
+                const struct vt_target *session, const char *sql, size_t n, unsigned lex_flags,
+                const struct sql_stmt *st, const struct route_result *res,
+                struct guard_decision *out)
+{
+	out->verdict = GUARD_ALLOW;
+	out->reason_code = GUARD_R_NONE;
+	out->reason[0] = '\0';
+	if (p == NULL || p->mode == GUARD_OFF || !needs_look(st))
+		return;
+	check_statement(p, rules, session, sql, n, lex_flags, st, res, out);
+}
+
+void
 guard_check(const struct guard_policy *p, const struct rules *rules,
-	    const struct vt_target *session, const char *sql, size_t n,
-	    const struct sql_stmt *st, const struct route_result *res,
-	    struct guard_decision *out)
+            const struct vt_target *session, const char *sql, size_t n, const struct sql_stmt *st,
+            const struct route_result *res, struct guard_decision *out)
 {
 	guard_check_lex(p, rules, session, sql, n, 0, st, res, out);
 }

@@ -53,8 +53,8 @@ struct guard_decision {
 /* Builds a policy.  allow[0..nallow) are "ks" or "ks.table" entries (copied; exact,
  * case-sensitive match).  Returns NULL with a message in err on a malformed entry or
  * out of memory.  Free with guard_policy_free (accepts NULL). */
-struct guard_policy *guard_policy_new(enum guard_mode mode, const char *const *allow,
-				      size_t nallow, char *err, size_t errlen);
+struct guard_policy *guard_policy_new(enum guard_mode mode, const char *const *allow, size_t nallow,
+                                      char *err, size_t errlen);
 void guard_policy_free(struct guard_policy *p);
 
 /* The policy's mode (GUARD_OFF for NULL). */
@@ -73,14 +73,14 @@ const char *guard_verdict_name(enum guard_verdict v);
  * p == NULL or mode off gives GUARD_ALLOW.  Always fills *out.  Never blocks; takes the
  * policy's mutex only for destructive DDL.  Lexes with flags 0 (see guard_check_lex). */
 void guard_check(const struct guard_policy *p, const struct rules *rules,
-		 const struct vt_target *session, const char *sql, size_t n,
-		 const struct sql_stmt *st, const struct route_result *res,
-		 struct guard_decision *out);
+                 const struct vt_target *session, const char *sql, size_t n,
+                 const struct sql_stmt *st, const struct route_result *res,
+                 struct guard_decision *out);
 
 /* Same, with the SQL_LEX_* flags (sql_mode) the statement was classified with. */
 void guard_check_lex(const struct guard_policy *p, const struct rules *rules,
-		     const struct vt_target *session, const char *sql, size_t n,
-		     unsigned lex_flags, const struct sql_stmt *st,
-		     const struct route_result *res, struct guard_decision *out);
+                     const struct vt_target *session, const char *sql, size_t n, unsigned lex_flags,
+                     const struct sql_stmt *st, const struct route_result *res,
+                     struct guard_decision *out);
 
 #endif /* RT_ROUTER_GUARD_H */

@@ -288,6 +288,7 @@ struct ctx {
 	const char *sess_ks;   /* after the single-keyspace fill */
 	struct route_result *out;
 	const struct sql_stmt *st;
+	bool qual_dest; /* some qualifier carried a shard/range destination */
 };
 
 static void
@@ -358,6 +359,8 @@ resolve_ref(struct ctx *c, const struct sql_tref *ref, struct route_table *t)
 			return;
 		}
 		t->flags |= ROUTE_T_QUALIFIER_TARGET;
+		if (qt.dest != VT_DEST_NONE)
+			c->qual_dest = true;
 		if (qt.keyspace[0] != '\0')
 			ks = text_add(c->out, qt.keyspace, strlen(qt.keyspace));
 	}
@@ -440,7 +443,6 @@ check_statement(struct ctx *c)
 	const char *w = dml_word(c->st->cls);
 	const char *ddl_ks = NULL;
 	unsigned i;
-	bool ddl = false;
 
 	for (i = 0; i < out->ntables && out->error == NULL; i++)
 		if (out->tables[i].error != NULL)
@@ -448,13 +450,29 @@ check_statement(struct ctx *c)
 	if (out->error == NULL && w != NULL && c->sess->dest == VT_DEST_NONE &&
 	    c->sess->tablet_type != VT_TT_PRIMARY)
 		out->error = text_fmt2(out, "VT09002: %s statement with a replica target", w);
+	if (out->error == NULL && c->qual_dest &&
+	    (c->st->cls == SQL_CLASS_SELECT || c->st->cls == SQL_CLASS_INSERT ||
+	     c->st->cls == SQL_CLASS_REPLACE))
+		out->error = c->st->cls == SQL_CLASS_SELECT
+				 ? "VT09017: SELECT with a target destination is not allowed"
+				 : "VT09017: INSERT with a target destination is not allowed";
+	/* RENAME a TO b: the new name must stay in the old name's keyspace */
+	for (i = 0; i + 1 < out->ntables && out->error == NULL; i++) {
+		const struct route_table *a = &out->tables[i], *b = &out->tables[i + 1];
+
+		if ((a->flags & ROUTE_T_NEW_NAME) || !(b->flags & ROUTE_T_NEW_NAME) ||
+		    a->reached_ks == NULL || b->reached_ks == NULL ||
+		    strcmp(a->reached_ks, b->reached_ks) == 0)
+			continue;
+		out->error = text_fmt2(out, "VT03002: changing schema from '%s' to '%s' is not allowed",
+				       a->reached_ks, b->reached_ks);
+	}
 	for (i = 0; i < out->ntables && out->error == NULL; i++) {
 		const struct route_table *t = &out->tables[i];
 
 		if (t->role != SQL_ROLE_DDL || (t->flags & ROUTE_T_NEW_NAME) ||
 		    t->reached_ks == NULL)
 			continue;
-		ddl = true;
 		if (ddl_ks == NULL)
 			ddl_ks = t->reached_ks;
 		else if (strcmp(ddl_ks, t->reached_ks) != 0 &&
@@ -462,14 +480,13 @@ check_statement(struct ctx *c)
 			out->error = "VT12001: unsupported: Tables or Views specified in the query "
 				     "do not belong to the same destination";
 	}
-	(void)ddl;
 }
 
 void
 route_resolve(const struct rules *r, const struct vt_target *session, bool in_tx,
 	      const struct sql_stmt *st, struct route_result *out)
 {
-	struct ctx c = {r, session, route_session_keyspace(r, session), out, st};
+	struct ctx c = {r, session, route_session_keyspace(r, session), out, st, false};
 	unsigned i;
 
 	out->ntables = 0;

@@ -79,7 +79,8 @@ struct route_result {
  * fills *out.  Statement-level checks: USE target validity (VT05003, "can't execute the
  * given command because you have an active transaction"), DML on a non-primary target
  * (VT09002), multi-table DDL spanning keyspaces (VT12001), DDL without any keyspace
- * (VT09005). */
+ * (VT09005), RENAME into another keyspace (VT03002), SELECT/INSERT with a destination in
+ * a qualifier (VT09017). */
 void route_resolve(const struct rules *r, const struct vt_target *session, bool in_tx,
 		   const struct sql_stmt *st, struct route_result *out);
 

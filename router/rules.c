@@ -593,10 +593,14 @@ add_pair(struct loadctx *c, struct pair_ent **arr, size_t *n, struct smap *m, co
 		(*arr)[e->val].to = t;
 		return true;
 	}
-	na = realloc(*arr, (*n + 1) * sizeof(**arr));
-	if (na == NULL)
-		return fail3(c, "rules", "", ": " "out of memory");
-	*arr = na;
+	if ((*n & (*n - 1)) == 0 || *n == 0) {
+		/* capacity doubles at powers of two: amortised O(1) appends */
+		na = realloc(*arr, (*n ? *n * 2 : 8) * sizeof(**arr));
+		if (na == NULL)
+			return fail3(c, "rules", "", ": " "out of memory");
+		*arr = na;
+	}
+	na = *arr;
 	na[*n].key = dup_str(c, key, klen);
 	na[*n].to = t;
 	if (na[*n].key == NULL || !smap_put(m, na[*n].key, klen, (int32_t)*n))

@@ -36,32 +36,37 @@
 	} while (0)
 
 static const char fixture[] =
-	"{\"keyspaces\":{\"sourcekeyspace\":{\"sharded\":false,\"tables\":{\"t1\":{},\"t2\":{},\"t3\":{}}},\"targe"
-	"tkeyspace\":{\"sharded\":false,\"tables\":{\"t1\":{},\"t2\":{}}}},\"routing_rules\":{\"rules\":[{\"from_"
-	"table\":\"t1\",\"to_tables\":[\"sourcekeyspace.t1\"]},{\"from_table\":\"sourcekeyspace.t1\",\"to_table"
-	"s\":[\"sourcekeyspace.t1\"]},{\"from_table\":\"targetkeyspace.t1\",\"to_tables\":[\"sourcekeyspace.t"
-	"1\"]},{\"from_table\":\"t2\",\"to_tables\":[\"sourcekeyspace.t2\"]},{\"from_table\":\"sourcekeyspace.t"
-	"2\",\"to_tables\":[\"sourcekeyspace.t2\"]},{\"from_table\":\"targetkeyspace.t2\",\"to_tables\":[\"sour"
-	"cekeyspace.t2\"]},{\"from_table\":\"t1@replica\",\"to_tables\":[\"sourcekeyspace.t1\"]},{\"from_tabl"
-	"e\":\"sourcekeyspace.t1@replica\",\"to_tables\":[\"sourcekeyspace.t1\"]},{\"from_table\":\"targetkey"
-	"space.t1@replica\",\"to_tables\":[\"sourcekeyspace.t1\"]},{\"from_table\":\"t2@replica\",\"to_tables"
-	"\":[\"sourcekeyspace.t2\"]},{\"from_table\":\"sourcekeyspace.t2@replica\",\"to_tables\":[\"sourcekey"
-	"space.t2\"]},{\"from_table\":\"targetkeyspace.t2@replica\",\"to_tables\":[\"sourcekeyspace.t2\"]},{"
-	"\"from_table\":\"t1@rdonly\",\"to_tables\":[\"sourcekeyspace.t1\"]},{\"from_table\":\"sourcekeyspace."
-	"t1@rdonly\",\"to_tables\":[\"sourcekeyspace.t1\"]},{\"from_table\":\"targetkeyspace.t1@rdonly\",\"to"
-	"_tables\":[\"sourcekeyspace.t1\"]},{\"from_table\":\"t2@rdonly\",\"to_tables\":[\"sourcekeyspace.t2\""
-	"]},{\"from_table\":\"sourcekeyspace.t2@rdonly\",\"to_tables\":[\"sourcekeyspace.t2\"]},{\"from_tabl"
-	"e\":\"targetkeyspace.t2@rdonly\",\"to_tables\":[\"sourcekeyspace.t2\"]}]},\"shard_routing_rules\":{"
-	"\"rules\":[]},\"keyspace_routing_rules\":{\"rules\":[]},\"mirror_rules\":{\"rules\":[]}}";
+    "{\"keyspaces\":{\"sourcekeyspace\":{\"sharded\":false,\"tables\":{\"t1\":{},\"t2\""
+    ":{},\"t3\":{}}},\"targetkeyspace\":{\"sharded\":false,\"tables\":{\"t1\":{},\"t2\""
+    ":{}}}},\"routing_rules\":{\"rules\":[{\"from_table\":\"t1\",\"to_tables\":[\"sour"
+    "cekeyspace.t1\"]},{\"from_table\":\"sourcekeyspace.t1\",\"to_tables\":[\"sourc"
+    "ekeyspace.t1\"]},{\"from_table\":\"targetkeyspace.t1\",\"to_tables\":[\"source"
+    "keyspace.t1\"]},{\"from_table\":\"t2\",\"to_tables\":[\"sourcekeyspace.t2\"]},{"
+    "\"from_table\":\"sourcekeyspace.t2\",\"to_tables\":[\"sourcekeyspace.t2\"]},{\""
+    "from_table\":\"targetkeyspace.t2\",\"to_tables\":[\"sourcekeyspace.t2\"]},{\"f"
+    "rom_table\":\"t1@replica\",\"to_tables\":[\"sourcekeyspace.t1\"]},{\"from_tabl"
+    "e\":\"sourcekeyspace.t1@replica\",\"to_tables\":[\"sourcekeyspace.t1\"]},{\"fr"
+    "om_table\":\"targetkeyspace.t1@replica\",\"to_tables\":[\"sourcekeyspace.t1\""
+    "]},{\"from_table\":\"t2@replica\",\"to_tables\":[\"sourcekeyspace.t2\"]},{\"fro"
+    "m_table\":\"sourcekeyspace.t2@replica\",\"to_tables\":[\"sourcekeyspace.t2\"]"
+    "},{\"from_table\":\"targetkeyspace.t2@replica\",\"to_tables\":[\"sourcekeyspa"
+    "ce.t2\"]},{\"from_table\":\"t1@rdonly\",\"to_tables\":[\"sourcekeyspace.t1\"]},"
+    "{\"from_table\":\"sourcekeyspace.t1@rdonly\",\"to_tables\":[\"sourcekeyspace."
+    "t1\"]},{\"from_table\":\"targetkeyspace.t1@rdonly\",\"to_tables\":[\"sourcekey"
+    "space.t1\"]},{\"from_table\":\"t2@rdonly\",\"to_tables\":[\"sourcekeyspace.t2\""
+    "]},{\"from_table\":\"sourcekeyspace.t2@rdonly\",\"to_tables\":[\"sourcekeyspa"
+    "ce.t2\"]},{\"from_table\":\"targetkeyspace.t2@rdonly\",\"to_tables\":[\"source"
+    "keyspace.t2\"]}]},\"shard_routing_rules\":{\"rules\":[]},\"keyspace_routing_"
+    "rules\":{\"rules\":[]},\"mirror_rules\":{\"rules\":[]}}";
 
 static const char *const sessions[] = {"",
-				       "sourcekeyspace",
-				       "targetkeyspace",
-				       "targetkeyspace@replica",
-				       "sourcekeyspace@rdonly",
-				       "targetkeyspace:-80",
-				       "information_schema",
-				       "@replica"};
+                                       "sourcekeyspace",
+                                       "targetkeyspace",
+                                       "targetkeyspace@replica",
+                                       "sourcekeyspace@rdonly",
+                                       "targetkeyspace:-80",
+                                       "information_schema",
+                                       "@replica"};
 #define NSESS (sizeof(sessions) / sizeof(sessions[0]))
 
 static struct rules *snap;
@@ -80,7 +85,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	snap = rules_load_buffer(fixture, sizeof(fixture) - 1, "01-created", NULL, 0, NULL, err,
-				 sizeof(err));
+	                         sizeof(err));
 	pol_block = guard_policy_new(GUARD_BLOCK, NULL, 0, err, sizeof(err));
 	pol_warn = guard_policy_new(GUARD_WARN, NULL, 0, err, sizeof(err));
 	pol_off = guard_policy_new(GUARD_OFF, NULL, 0, err, sizeof(err));
@@ -92,15 +97,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool
 word_is(const char *z, const struct sql_tok *t, const char *w)
 {
-	return t->type == SQL_TK_IDENT && strlen(w) == t->len && strncasecmp(z + t->off, w, t->len) == 0;
+	return t->type == SQL_TK_IDENT && strlen(w) == t->len &&
+	       strncasecmp(z + t->off, w, t->len) == 0;
 }
 
 static bool
 safe_object(const char *z, const struct sql_tok *t)
 {
-	static const char *const w[] = {"PROCEDURE", "FUNCTION", "TRIGGER",    "EVENT",
-					"USER",      "ROLE",     "SERVER",     "PREPARE",
-					"TABLESPACE", "LOGFILE", "RESOURCE",   "SPATIAL"};
+	static const char *const w[] = {"PROCEDURE",  "FUNCTION", "TRIGGER",  "EVENT",
+	                                "USER",       "ROLE",     "SERVER",   "PREPARE",
+	                                "TABLESPACE", "LOGFILE",  "RESOURCE", "SPATIAL"};
 	size_t i;
 
 	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++)
@@ -145,7 +151,8 @@ must_refuse(const char *z, size_t n)
 		if (safe_object(z, &u))
 			return false;
 		database = t.kw == SQL_KW_DROP &&
-			   (u.kw == SQL_KW_DATABASE || u.kw == SQL_KW_SCHEMA) && u.type == SQL_TK_IDENT;
+		           (u.kw == SQL_KW_DATABASE || u.kw == SQL_KW_SCHEMA) &&
+		           u.type == SQL_TK_IDENT;
 		if (u.type == SQL_TK_IDENT || u.type == SQL_TK_QIDENT) {
 			vn = sql_tok_value(z, &u, 0, v, sizeof(v));
 			if (vn < sizeof(v) && has_component(v, vn, "t1"))
@@ -161,7 +168,7 @@ must_refuse(const char *z, size_t n)
 		if (has_component(v, vn, "t1"))
 			return true;
 		if (database && (has_component(v, vn, "targetkeyspace") ||
-				 has_component(v, vn, "sourcekeyspace")))
+		                 has_component(v, vn, "sourcekeyspace")))
 			return true;
 	}
 	return false;
@@ -186,7 +193,8 @@ check_one(const struct vt_target *sess, const char *z, size_t n)
 	CHECK(w.reason_code == b.reason_code && strcmp(w.reason, b.reason) == 0);
 	CHECK(o.verdict == GUARD_ALLOW && o.reason[0] == '\0');
 	if (b.verdict == GUARD_ALLOW && must_refuse(z, n)) {
-		fprintf(stderr, "fuzz_guard: fail-closed property violated for [%.*s]\n", (int)n, z);
+		fprintf(stderr, "fuzz_guard: fail-closed property violated for [%.*s]\n", (int)n,
+		        z);
 		abort();
 	}
 }
@@ -202,7 +210,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > 65536)
 		return 0;
 	CHECK(vt_target_parse(sessions[data[0] % NSESS], strlen(sessions[data[0] % NSESS]),
-			      VT_TT_PRIMARY, &sess, err, sizeof(err)));
+	                      VT_TT_PRIMARY, &sess, err, sizeof(err)));
 	z = (const char *)data + 1;
 	n = size - 1;
 	check_one(&sess, z, n);

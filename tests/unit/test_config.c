@@ -110,7 +110,7 @@ test_errors_name_position_and_key(void **state)
 		{"{\n  \"listen\": [\"127.0.0.1:1\"],\n  \"nope\": 1\n}\n", ":3:3: key 'nope': unknown key"},
 		{"{\"idle_timeout_s\": \"5\"}", ":1:2: key 'idle_timeout_s': must be an integer"},
 		{"{\n\n    \"buffer_high_water\": 10}", ":3:5: key 'buffer_high_water': must be an integer from 4096"},
-		{"{\"client_tls\": \"maybe\"}", "key 'client_tls': must be one of passthrough, refuse"},
+		{"{\"client_tls\": \"maybe\"}", "key 'client_tls': must be one of passthrough, refuse; got 'maybe'"},
 		{"{\"log_level\": \"loud\"}", "key 'log_level': must be error, warn, info or debug"},
 		{"{\"upstream\": \"localhost\"}", "key 'upstream': 'localhost' is not host:port"},
 		{"{\"upstream\": \"127.0.0.1:0\"}", "key 'upstream': '127.0.0.1:0': port must be 1..65535"},

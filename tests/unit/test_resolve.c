@@ -361,6 +361,14 @@ static const struct rcase rcases[] = {
 	 "VT12001: unsupported: Tables or Views specified in the query do not belong to the same "
 	 "destination"},
 	{"main", "rename table m1 to m2", "main.m1", 0, NULL},
+	{"main", "rename table m1 to other.m2", "main.m1", 0,
+	 "VT03002: changing schema from 'main' to 'other' is not allowed"},
+	{"", "select * from `main:-80`.m1", "main.m1", ROUTE_T_QUALIFIER_TARGET,
+	 "VT09017: SELECT with a target destination is not allowed"},
+	{"", "insert into `main:-80`.m1 values (1)", "main.m1", 0,
+	 "VT09017: INSERT with a target destination is not allowed"},
+	{"", "update `main:-80`.m1 set a = 1", "main.m1", 0, NULL},
+	{"", "select * from `main@replica`.m1", "main.m1", ROUTE_T_QUALIFIER_TARGET, NULL},
 	/* statement-level checks */
 	{"@replica", "insert into m1 values (1)", "main.m1", 0,
 	 "VT09002: insert statement with a replica target"},

@@ -335,6 +335,33 @@ test_10k_order_independent(void **state)
 }
 
 static void
+test_many_keyspace_rules(void **state)
+{
+	size_t n = 5000, cap = n * 80 + 128, w, i;
+	char *buf = malloc(cap), err[RULES_ERRLEN];
+	struct rules *r;
+	const char *to;
+
+	(void)state;
+	assert_non_null(buf);
+	w = (size_t)snprintf(buf, cap, "{\"keyspaces\": {\"t\": {}}, \"keyspace_routing_rules\": "
+				       "{\"rules\": [");
+	for (i = 0; i < n; i++)
+		w += (size_t)snprintf(buf + w, cap - w,
+				      "%s{\"from_keyspace\": \"k%zu@replica\", \"to_keyspace\": \"t\"}",
+				      i ? "," : "", i);
+	snprintf(buf + w, cap - w, "]}}");
+	r = load_str(buf, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(rules_keyspace_rule_count(r), n);
+	assert_true(rules_keyspace_rule(r, "k4999@replica", 13, &to));
+	assert_string_equal(to, "t");
+	assert_true(rules_keyspace_rule(r, "k0@replica", 10, &to));
+	rules_unref(r);
+	free(buf);
+}
+
+static void
 test_refcount(void **state)
 {
 	struct rules *r = load2("01-created", "srvvschema", NULL);
@@ -356,7 +383,7 @@ main(void)
 	    cmocka_unit_test(test_rule_errors),     cmocka_unit_test(test_debug_format),
 	    cmocka_unit_test(test_rules_files),     cmocka_unit_test(test_bad_json),
 	    cmocka_unit_test(test_globals),         cmocka_unit_test(test_10k_order_independent),
-	    cmocka_unit_test(test_refcount),
+	    cmocka_unit_test(test_refcount),        cmocka_unit_test(test_many_keyspace_rules),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
