@@ -18,7 +18,7 @@ endif
 
 # Debian packages the build, the tests and the demo need (installed by `make deps`).
 DEB_PKGS := build-essential pkg-config libevent-dev libjansson-dev libmariadb-dev libpcap-dev \
-            libcmocka-dev mariadb-server mariadb-client python3 python3-pymysql tcpdump \
+            libcmocka-dev mariadb-server mariadb-client python3 python3-pymysql python3-nacl tcpdump \
             clang libclang-rt-14-dev curl procps
 BENCH_PKGS := sysbench haproxy tshark percona-toolkit
 

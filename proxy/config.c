@@ -11,7 +11,18 @@
 
 #include <jansson.h>
 
-enum cfg_type { CFG_T_INT = 0, CFG_T_ENUM, CFG_T_ADDR, CFG_T_ADDR_LIST, CFG_T_LOGLEVEL };
+/* Value types.  ENUM fields are `int`-sized enums (index into choices), STR fields are
+ * `char [CFG_STR_MAX]`, BOOL fields are `bool`. */
+enum cfg_type {
+	CFG_T_INT = 0,
+	CFG_T_ENUM,
+	CFG_T_ADDR,
+	CFG_T_ADDR_LIST,
+	CFG_T_LOGLEVEL,
+	CFG_T_STR,
+	CFG_T_BOOL,
+	CFG_T_STR_LIST /* guard_allow */
+};
 
 struct cfg_key {
 	const char *name;
@@ -25,6 +36,8 @@ struct cfg_key {
 };
 
 static const char *const tls_choices[] = {"passthrough", "refuse", NULL};
+static const char *const guard_choices[] = {"off", "warn", "block", NULL};
+static const char *const tt_choices[] = {"primary", "replica", "rdonly", NULL};
 
 #define OFF(f) offsetof(struct cfg, f)
 #define DAY 86400LL
@@ -52,6 +65,28 @@ static const struct cfg_key keys[] = {
 	 "error | warn | info | debug"},
 	{"drain_timeout_s", CFG_T_INT, OFF(drain_timeout_s), "30", 0, DAY, true, NULL,
 	 "SIGTERM/SIGINT: seconds sessions get to finish"},
+	{"rules", CFG_T_STR, OFF(rules), "", 0, 0, false, NULL,
+	 "routing rules source: file:PATH, http://vtgate:15001/..., exec:CMD; empty = none"},
+	{"rules_vschema", CFG_T_STR, OFF(rules_vschema), "", 0, 0, false, NULL,
+	 "vschema file to pair with a bare GetRoutingRules file source"},
+	{"rules_poll_ms", CFG_T_INT, OFF(rules_poll_ms), "1000", 10, 3600000, false, NULL,
+	 "rules mirror poll interval"},
+	{"rules_timeout_ms", CFG_T_INT, OFF(rules_timeout_ms), "5000", 10, 600000, false, NULL,
+	 "rules fetch timeout"},
+	{"trace", CFG_T_STR, OFF(trace), "", 0, 0, false, NULL,
+	 "trace file (JSON lines; reopened on SIGHUP), - = stdout, empty = no trace"},
+	{"trace_queue_bytes", CFG_T_INT, OFF(trace_queue_bytes), "16777216", 65536, 1LL << 32,
+	 false, NULL, "bound on trace bytes queued for the writer"},
+	{"redact_literals", CFG_T_BOOL, OFF(redact_literals), "false", 0, 0, true, NULL,
+	 "replace every literal in traced SQL with ?"},
+	{"admin", CFG_T_STR, OFF(admin), "", 0, 0, false, NULL,
+	 "admin HTTP address (/health /stats /metrics /rules), empty = none"},
+	{"guard", CFG_T_ENUM, OFF(guard), "block", 0, 0, true, guard_choices,
+	 "DDL guard: off | warn | block (needs a rules source)"},
+	{"guard_allow", CFG_T_STR_LIST, OFF(guard_allow), "", 0, 0, true, NULL,
+	 "keyspaces (\"ks\") or tables (\"ks.table\") the guard lets through; repeatable flag"},
+	{"default_tablet_type", CFG_T_ENUM, OFF(default_tablet_type), "primary", 0, 0, true,
+	 tt_choices, "vtgate's --default-tablet-type: primary | replica | rdonly"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -188,15 +223,37 @@ set_from_text(struct cfg *c, const struct cfg_key *k, const char *v, bool append
 		memcpy(base, &(int64_t){x}, sizeof(int64_t));
 		return true;
 	}
-	case CFG_T_ENUM:
+	case CFG_T_ENUM: {
+		size_t used = 0;
+
 		for (int i = 0; k->choices[i] != NULL; i++) {
 			if (strcmp(v, k->choices[i]) == 0) {
-				memcpy(base, &(enum cfg_tls){(enum cfg_tls)i}, sizeof(enum cfg_tls));
+				memcpy(base, &i, sizeof(int));
 				return true;
 			}
 		}
-		snprintf(err, errlen, "must be one of passthrough, refuse; got '%s'", v);
+		used = (size_t)snprintf(err, errlen, "must be one of");
+		for (int i = 0; k->choices[i] != NULL && used < errlen; i++)
+			used += (size_t)snprintf(err + used, errlen - used, "%s %s", i ? "," : "",
+						 k->choices[i]);
+		if (used < errlen)
+			snprintf(err + used, errlen - used, "; got '%s'", v);
 		return false;
+	}
+	case CFG_T_STR:
+		if (strlen(v) >= CFG_STR_MAX) {
+			snprintf(err, errlen, "longer than %d bytes", CFG_STR_MAX - 1);
+			return false;
+		}
+		memcpy(base, v, strlen(v) + 1);
+		return true;
+	case CFG_T_BOOL:
+		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
+			snprintf(err, errlen, "must be true or false, got '%s'", v);
+			return false;
+		}
+		memcpy(base, &(bool){v[0] == 't'}, sizeof(bool));
+		return true;
 	case CFG_T_LOGLEVEL: {
 		enum log_level lvl;
 
@@ -209,6 +266,18 @@ set_from_text(struct cfg *c, const struct cfg_key *k, const char *v, bool append
 	}
 	case CFG_T_ADDR:
 		return cfg_parse_addr(v, (struct cfg_addr *)(void *)base, err, errlen);
+	case CFG_T_STR_LIST:
+		if (!append)
+			c->n_guard_allow = 0;
+		if (*v == '\0')
+			return true; /* "" = the empty list */
+		if (c->n_guard_allow >= CFG_MAX_ALLOW || strlen(v) >= CFG_ALLOW_LEN) {
+			snprintf(err, errlen, "at most %d entries of at most %d bytes", CFG_MAX_ALLOW,
+				 CFG_ALLOW_LEN - 1);
+			return false;
+		}
+		memcpy(c->guard_allow[c->n_guard_allow++], v, strlen(v) + 1);
+		return true;
 	case CFG_T_ADDR_LIST:
 		if (!append)
 			c->n_listen = 0;
@@ -282,17 +351,26 @@ set_from_json(struct cfg *c, const struct cfg_key *k, json_t *v, char *err, size
 		}
 		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		return set_from_text(c, k, num, false, err, errlen);
+	case CFG_T_BOOL:
+		if (!json_is_boolean(v)) {
+			snprintf(err, errlen, "must be true or false");
+			return false;
+		}
+		return set_from_text(c, k, json_is_true(v) ? "true" : "false", false, err, errlen);
+	case CFG_T_STR_LIST:
 	case CFG_T_ADDR_LIST: {
 		size_t i;
 		json_t *e;
 
 		if (json_is_string(v))
 			return set_from_text(c, k, json_string_value(v), false, err, errlen);
-		if (!json_is_array(v) || json_array_size(v) == 0) {
-			snprintf(err, errlen, "must be a non-empty array of address strings");
+		if (!json_is_array(v) || (k->type == CFG_T_ADDR_LIST && json_array_size(v) == 0)) {
+			snprintf(err, errlen, "must be a %sarray of strings",
+				 k->type == CFG_T_ADDR_LIST ? "non-empty " : "");
 			return false;
 		}
-		c->n_listen = 0;
+		set_from_text(c, k, "", false, err, errlen); /* start empty */
+		c->n_listen = k->type == CFG_T_ADDR_LIST ? 0 : c->n_listen;
 		json_array_foreach (v, i, e) {
 			if (!json_is_string(e)) {
 				snprintf(err, errlen, "element %zu is not a string", i);
@@ -462,14 +540,37 @@ cfg_format(const struct cfg *c, const char *key, char *buf, size_t len)
 		snprintf(buf, len, "%" PRId64, x);
 		break;
 	}
-	case CFG_T_ENUM:
-		snprintf(buf, len, "%s", k->choices[c->client_tls]);
+	case CFG_T_ENUM: {
+		int x;
+
+		memcpy(&x, base, sizeof(x));
+		snprintf(buf, len, "%s", k->choices[x]);
 		break;
-	case CFG_T_LOGLEVEL:
-		snprintf(buf, len, "%s", log_level_name(c->log_level));
+	}
+	case CFG_T_LOGLEVEL: {
+		enum log_level lvl;
+
+		memcpy(&lvl, base, sizeof(lvl));
+		snprintf(buf, len, "%s", log_level_name(lvl));
 		break;
+	}
 	case CFG_T_ADDR:
-		snprintf(buf, len, "%s", c->upstream.text);
+		snprintf(buf, len, "%s", ((const struct cfg_addr *)(const void *)base)->text);
+		break;
+	case CFG_T_STR:
+		snprintf(buf, len, "%s", base);
+		break;
+	case CFG_T_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)(const void *)base ? "true" : "false");
+		break;
+	case CFG_T_STR_LIST:
+		for (unsigned i = 0; i < c->n_guard_allow && used < len; i++) {
+			int w = snprintf(buf + used, len - used, "%s%s", i ? "," : "",
+					 c->guard_allow[i]);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
 		break;
 	case CFG_T_ADDR_LIST:
 		for (unsigned i = 0; i < c->n_listen && used < len; i++) {
@@ -482,6 +583,22 @@ cfg_format(const struct cfg *c, const char *key, char *buf, size_t len)
 		break;
 	}
 	return true;
+}
+
+static size_t
+field_size(const struct cfg_key *k)
+{
+	switch (k->type) {
+	case CFG_T_INT: return sizeof(int64_t);
+	case CFG_T_ENUM: return sizeof(int);
+	case CFG_T_ADDR: return sizeof(struct cfg_addr);
+	case CFG_T_LOGLEVEL: return sizeof(enum log_level);
+	case CFG_T_STR: return CFG_STR_MAX;
+	case CFG_T_BOOL: return sizeof(bool);
+	case CFG_T_ADDR_LIST: break;
+	case CFG_T_STR_LIST: break;
+	}
+	return 0;
 }
 
 void
@@ -504,13 +621,7 @@ cfg_keep_non_reloadable(const struct cfg *old, struct cfg *fresh)
 			memcpy(fresh->listen, old->listen, sizeof(old->listen));
 			fresh->n_listen = old->n_listen;
 		} else {
-			/* Scalar and single-address keys: copy the field back. */
-			size_t sz = k->type == CFG_T_ADDR ? sizeof(struct cfg_addr)
-				    : k->type == CFG_T_INT ? sizeof(int64_t)
-				    : k->type == CFG_T_ENUM ? sizeof(enum cfg_tls)
-							     : sizeof(enum log_level);
-
-			memcpy((char *)fresh + k->off, (const char *)old + k->off, sz);
+			memcpy((char *)fresh + k->off, (const char *)old + k->off, field_size(k));
 		}
 	}
 }

@@ -15,6 +15,9 @@
 #define CFG_ERRLEN 512
 #define CFG_MAX_LISTEN 16
 #define CFG_ADDR_TEXT 128
+#define CFG_MAX_ALLOW 64
+#define CFG_ALLOW_LEN 256
+#define CFG_STR_MAX 256 /* string keys (paths, names) */
 
 enum cfg_tls { CFG_TLS_PASSTHROUGH = 0, CFG_TLS_REFUSE };
 
@@ -27,7 +30,9 @@ struct cfg_addr {
 	socklen_t salen;            /* its length */
 };
 
-/* Read-only after load.  Adding a key: a field here plus one line in config.c's table. */
+/* Read-only after load.  Adding a key: a field here plus one line in config.c's table
+ * (types: int64_t with bounds, int-sized enum with names, struct cfg_addr, bool,
+ * char[CFG_STR_MAX]). */
 struct cfg {
 	unsigned refs;                        /* cfg_ref / cfg_unref */
 	char source[256];                     /* file it came from, "" = defaults + flags */
@@ -43,6 +48,19 @@ struct cfg {
 	int64_t drain_timeout_s;              /* SIGTERM: time given to sessions to finish */
 	enum cfg_tls client_tls;              /* SSLRequest handling */
 	enum log_level log_level;             /* error | warn | info | debug */
+	/* tracing, rules mirror, guard, admin (proxy/runtime.h) */
+	char rules[CFG_STR_MAX];              /* "file:PATH" | "http://..." | "exec:CMD" | "" */
+	char rules_vschema[CFG_STR_MAX];      /* vschema file for a bare rules file, or "" */
+	int64_t rules_poll_ms;                /* mirror poll interval */
+	int64_t rules_timeout_ms;             /* per fetch */
+	char trace[CFG_STR_MAX];              /* trace file, "-" = stdout, "" = none */
+	int64_t trace_queue_bytes;            /* bound on queued trace bytes */
+	bool redact_literals;                 /* every literal -> '?' in the trace */
+	char admin[CFG_STR_MAX];              /* admin HTTP address, "" = none */
+	int guard;                            /* 0 off, 1 warn, 2 block (guard_mode order) */
+	char guard_allow[CFG_MAX_ALLOW][CFG_ALLOW_LEN]; /* "ks" or "ks.table" let through */
+	unsigned n_guard_allow;
+	int default_tablet_type;              /* 0 primary, 1 replica, 2 rdonly */
 };
 
 /* A command-line override: key name and its value as text (as the flag gave it). */

@@ -9,10 +9,15 @@
 
 #include <event2/event.h>
 
+#include "capture/cmd_capture.h"
 #include "proxy/cmd_explain.h"
+#include "proxy/cmd_report.h"
 #include "proxy/config.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
+#include "proxy/runtime.h"
+#include "proxy/session.h"
+#include "proxy/tracer.h"
 
 #define RT_VERSION "0.1.0"
 #define MAX_OVERRIDES 64
@@ -28,6 +33,8 @@ static int cmd_proxy(int argc, char **argv);
 static const struct subcommand subcommands[] = {
 	{"proxy", cmd_proxy, "run the inline MySQL proxy in front of vtgate"},
 	{"explain", cmd_explain, "show where the routing rules send a statement"},
+	{"capture", cmd_capture, "passive sidecar: trace MySQL traffic from pcap (live or file)"},
+	{"report", cmd_report, "summarise a trace: what moved, when, what still goes to the old keyspace"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -38,6 +45,7 @@ struct proxy_run {
 	struct event_base *base;
 	struct cfg *cfg;         /* current config (reference) */
 	struct listener *lis;
+	struct runtime *rt;      /* tracer, trace sink, rules mirror, admin */
 	const char *path;        /* -c FILE or NULL */
 	struct cfg_override ov[MAX_OVERRIDES];
 	size_t n_ov;
@@ -51,13 +59,18 @@ proxy_usage(FILE *out)
 	bool reloadable;
 
 	fprintf(out,
-		"usage: routetrace proxy [-c FILE] [--listen ADDR]... [--upstream ADDR]\n"
+		"usage: routetrace proxy [-c FILE] [--listen ADDR]... [--upstream ADDR] [--rules SRC]\n"
+		"                        [--trace FILE] [--admin ADDR] [--guard MODE]\n"
 		"                        [--log-level LEVEL] [--set KEY=VALUE]... [--check-config]\n"
 		"  -c, --config FILE     JSON config (see conf/routetrace.json); flags override it\n"
 		"  -l, --listen ADDR     host:port, [v6]:port or unix:/path (repeatable; replaces\n"
 		"                        the file's list)\n"
 		"  -u, --upstream ADDR   vtgate's MySQL address: host:port or unix:/path\n"
 		"      --log-level L     error | warn | info | debug\n"
+		"      --rules SRC       routing rules: file:PATH | http://... | exec:CMD\n"
+		"      --trace FILE      trace JSON lines to FILE (- = stdout)\n"
+		"      --admin ADDR      admin HTTP (/health /stats /metrics /rules) on ADDR\n"
+		"      --guard MODE      DDL guard: off | warn | block\n"
 		"  -s, --set KEY=VALUE   override any config key\n"
 		"      --check-config    load and validate the config, print it, exit\n"
 		"signals: SIGHUP reloads the file (reloadable keys), SIGTERM/SIGINT drain and exit\n"
@@ -87,6 +100,8 @@ proxy_parse_args(struct proxy_run *pr, int argc, char **argv, bool *check_only)
 		{"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
 		{"upstream", required_argument, NULL, 'u'}, {"log-level", required_argument, NULL, 'L'},
 		{"set", required_argument, NULL, 's'},      {"check-config", no_argument, NULL, 'C'},
+		{"rules", required_argument, NULL, 'R'},    {"trace", required_argument, NULL, 'T'},
+		{"admin", required_argument, NULL, 'A'},    {"guard", required_argument, NULL, 'G'},
 		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
 	int ch;
 
@@ -99,6 +114,10 @@ proxy_parse_args(struct proxy_run *pr, int argc, char **argv, bool *check_only)
 		case 'l': ok = add_override(pr, "listen", optarg); break;
 		case 'u': ok = add_override(pr, "upstream", optarg); break;
 		case 'L': ok = add_override(pr, "log_level", optarg); break;
+		case 'R': ok = add_override(pr, "rules", optarg); break;
+		case 'T': ok = add_override(pr, "trace", optarg); break;
+		case 'A': ok = add_override(pr, "admin", optarg); break;
+		case 'G': ok = add_override(pr, "guard", optarg); break;
 		case 'C': *check_only = true; break;
 		case 's':
 			eq = strchr(optarg, '=');
@@ -135,10 +154,96 @@ print_config(const struct cfg *c)
 	}
 }
 
+/* The session observer: every session's decoder events go to the tracer. */
+static void
+obs_open(void *octx, struct session *s)
+{
+	struct runtime *rt = octx;
+
+	runtime_session_opened(rt);
+	session_set_obs_data(s, tracer_conn_new(runtime_tracer(rt), session_id(s), session_peer(s)));
+}
+
+static enum wire_verdict
+obs_event(void *octx, struct session *s, const struct wire_event *ev)
+{
+	struct tracer_conn *tc = session_obs_data(s);
+
+	(void)octx;
+	return tc != NULL ? tracer_conn_event(tc, session_conv(s), ev) : WIRE_FORWARD;
+}
+
+static void
+obs_free_user(void *octx, struct session *s, void *user)
+{
+	(void)octx;
+	(void)s;
+	tracer_cmd_free(user);
+}
+
+static size_t
+obs_block_message(void *octx, struct session *s, void *cmd_user, char *buf, size_t len)
+{
+	(void)octx;
+	(void)s;
+	return cmd_user != NULL ? tracer_block_message(cmd_user, buf, len) : 0;
+}
+
+static void
+obs_close(void *octx, struct session *s, const char *reason)
+{
+	uint64_t c2s, s2c;
+
+	(void)reason;
+	session_bytes(s, &c2s, &s2c);
+	runtime_session_closed(octx, c2s, s2c);
+}
+
+static void
+obs_free(void *octx, struct session *s)
+{
+	(void)octx;
+	tracer_conn_free(session_obs_data(s));
+	session_set_obs_data(s, NULL);
+}
+
+static const struct session_observer tracing_observer = {
+	.on_open = obs_open,
+	.on_event = obs_event,
+	.free_user = obs_free_user,
+	.block_message = obs_block_message,
+	.on_close = obs_close,
+	.on_free = obs_free,
+};
+
+static void
+runtime_opts_from(const struct cfg *c, struct runtime_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->source = "proxy";
+	o->can_block = true;
+	o->rules = c->rules[0] ? c->rules : NULL;
+	o->rules_vschema = c->rules_vschema[0] ? c->rules_vschema : NULL;
+	o->rules_poll_ms = (uint32_t)c->rules_poll_ms;
+	o->rules_timeout_ms = (uint32_t)c->rules_timeout_ms;
+	o->trace = c->trace[0] ? c->trace : NULL;
+	o->trace_queue_bytes = (size_t)c->trace_queue_bytes;
+	o->redact_literals = c->redact_literals;
+	o->admin = c->admin[0] ? c->admin : NULL;
+	o->guard = c->guard == 2 ? GUARD_BLOCK : c->guard == 1 ? GUARD_WARN : GUARD_OFF;
+	for (unsigned i = 0; i < c->n_guard_allow && i < RUNTIME_MAX_ALLOW; i++) {
+		o->guard_allow[o->n_guard_allow++] = c->guard_allow[i];
+	}
+	o->default_tablet_type = c->default_tablet_type == 2   ? VT_TT_RDONLY
+				 : c->default_tablet_type == 1 ? VT_TT_REPLICA
+							       : VT_TT_PRIMARY;
+}
+
 static void
 on_sighup(evutil_socket_t sig, short what, void *ctx)
 {
 	struct proxy_run *pr = ctx;
+	struct runtime_opts ro;
 	char err[CFG_ERRLEN];
 	struct cfg *fresh;
 
@@ -150,6 +255,9 @@ on_sighup(evutil_socket_t sig, short what, void *ctx)
 		return;
 	}
 	cfg_keep_non_reloadable(pr->cfg, fresh);
+	runtime_opts_from(fresh, &ro);
+	if (!runtime_reload(pr->rt, &ro, err, sizeof(err)))
+		log_error("config reload: %s (keeping the previous value)", err);
 	log_set_level(fresh->log_level);
 	listener_set_config(pr->lis, fresh);
 	cfg_unref(pr->cfg);
@@ -198,6 +306,7 @@ raise_fd_limit(void)
 static int
 proxy_loop(struct proxy_run *pr)
 {
+	struct runtime_opts ro;
 	struct event *sig[3];
 	char err[CFG_ERRLEN];
 	int rc = 0;
@@ -207,9 +316,17 @@ proxy_loop(struct proxy_run *pr)
 		log_error("event_base_new failed");
 		return 1;
 	}
-	pr->lis = listener_new(pr->base, pr->cfg, NULL, NULL, err, sizeof(err));
+	runtime_opts_from(pr->cfg, &ro);
+	pr->rt = runtime_new(pr->base, &ro, err, sizeof(err));
+	if (pr->rt == NULL) {
+		log_error("%s", err);
+		event_base_free(pr->base);
+		return 1;
+	}
+	pr->lis = listener_new(pr->base, pr->cfg, &tracing_observer, pr->rt, err, sizeof(err));
 	if (pr->lis == NULL) {
 		log_error("%s", err);
+		runtime_free(pr->rt);
 		event_base_free(pr->base);
 		return 1;
 	}
@@ -224,6 +341,8 @@ proxy_loop(struct proxy_run *pr)
 	if (event_base_dispatch(pr->base) < 0)
 		rc = 1;
 	listener_free(pr->lis);
+	runtime_flush(pr->rt);
+	runtime_free(pr->rt);
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
 	event_base_free(pr->base);

@@ -261,10 +261,14 @@ feed_range(struct session *s, enum wire_dir dir, struct evbuffer *in, size_t off
 			size_t len = v[i].iov_len < n - *used ? v[i].iov_len : n - *used;
 			size_t u = 0;
 
+			/* The rest of a blocked command is fed alone: the caller drops exactly
+			 * those bytes, and the next command must not ride along in this call. */
+			bool dropping = dir == WIRE_C2S && wire_conv_c2s_dropping(s->conv);
+
 			if (wire_conv_feed(s->conv, dir, v[i].iov_base, len, ts, &u) != WIRE_OK)
 				return false;
 			*used += u;
-			if (u < len)
+			if (u < len || dropping)
 				return true; /* stop rule: a command ended here */
 		}
 	}
@@ -342,6 +346,30 @@ c2s_move(struct session *s, size_t n, bool forward)
 	} else {
 		evbuffer_drain(in, n);
 	}
+}
+
+/* Drops n bytes that follow the first `held` bytes of the client input (held bytes
+ * stay queued in front of them).  Normally held is 0 here. */
+static void
+c2s_move_at(struct session *s, size_t held, size_t n)
+{
+	struct evbuffer *in = bufferevent_get_input(s->cli);
+
+	if (n == 0)
+		return;
+	if (held == 0) {
+		evbuffer_drain(in, n);
+		return;
+	}
+	struct evbuffer *keep = evbuffer_new();
+	if (keep == NULL) {
+		snprintf(s->fail, sizeof(s->fail), "out of memory");
+		return;
+	}
+	evbuffer_remove_buffer(in, keep, held);
+	evbuffer_drain(in, n);
+	evbuffer_prepend_buffer(in, keep);
+	evbuffer_free(keep);
 }
 
 /* Patches the first client packet (HandshakeResponse41 or SSLRequest) in place: the same
@@ -450,12 +478,18 @@ process_c2s(struct session *s)
 		if (s->c2s_rem == 0 && !c2s_packet_start(s, in))
 			break;
 		chunk = avail < s->c2s_rem ? avail : s->c2s_rem;
+		bool dropping = wire_conv_c2s_dropping(s->conv);
 		if (!feed_range(s, WIRE_C2S, in, s->c2s_held, chunk, &used)) {
 			decoder_failed(s);
 			return false;
 		}
-		s->c2s_held += used;
 		s->c2s_rem -= used;
+		if (dropping) {
+			/* rest of a blocked command (its prefix was dropped at the verdict) */
+			c2s_move_at(s, s->c2s_held, used);
+		} else {
+			s->c2s_held += used;
+		}
 		if (!c2s_after_feed(s) || (used == 0 && !s->verdict_ready))
 			break;
 	}
@@ -883,8 +917,7 @@ session_end(struct session *s, const char *reason)
 	if (s->phase == SP_CLOSING)
 		return;
 	s->phase = SP_CLOSING;
-	if (s->conv != NULL)
-		wire_conv_close(s->conv, wall_us());
+	wire_conv_close(s->conv, wall_us());
 	slog_info(s->tag,
 		  "session close id=%" PRIu64 " client=%s user=%s target=%s c2s_bytes=%" PRIu64
 		  " s2c_bytes=%" PRIu64 " commands=%" PRIu64 " duration_ms=%" PRIu64
@@ -894,6 +927,12 @@ session_end(struct session *s, const char *reason)
 		  dur, s->opaque ? " inspectable=no" : "", reason);
 	if (o != NULL && o->on_close != NULL)
 		o->on_close(s->env->obs_ctx, s, reason);
+	/* Nothing is decoded while closing: release the decoder (and the command contexts
+	 * it still holds) now, then the observer's per-session state. */
+	wire_conv_free(s->conv);
+	s->conv = NULL;
+	if (o != NULL && o->on_free != NULL)
+		o->on_free(s->env->obs_ctx, s);
 	close_side(&s->cli);
 	close_side(&s->up);
 	if (s->cli == NULL && s->up == NULL) {

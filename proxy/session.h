@@ -35,6 +35,9 @@ struct session_observer {
 	/* The session ended; the decoder is still readable here.  Pending commands got their
 	 * aborted RESULT / RESPONSE_END events just before. */
 	void (*on_close)(void *octx, struct session *s, const char *reason);
+	/* After on_close, once the decoder is gone (its free_user calls are done): release
+	 * the per-session data here. */
+	void (*on_free)(void *octx, struct session *s);
 };
 
 /* State shared by all sessions of one proxy, owned by the caller (the listener).  The

@@ -168,6 +168,10 @@ def main():
             cur.execute("SELECT COUNT(*) FROM %s.t3 WHERE id IN (50, 99)" % S)
             check("%s: nothing of a blocked packet ran" % state, cur.fetchone()[0] == 0)
         conn.close()
+        # a DROP longer than max_inspect_bytes: judged on its first MiB, the rest of the
+        # packet is dropped (never half-forwarded), the session stays in sync
+        expect_block(proxy.port, state, "2 MiB statement", None,
+                     "DROP TABLE %s.t1 /* %s */" % (T, "x" * (2 << 20)))
         p = com_stmt_prepare(proxy.port, "DROP TABLE %s.t1" % T)
         check("%s: COM_STMT_PREPARE of a DROP refused" % state, p[:1] == b"\xff" and struct.unpack("<H", p[1:3])[0] == 1105, repr(p[:60]))
         # COM_INIT_DB then an unqualified name

@@ -225,6 +225,8 @@ static const struct gcase bypass[] = {
     {S01, "", "RENAME TABLE sourcekeyspace.t3 TO t1", B, 2},
     {S01, "", "DROP DATABASE `targetkeyspace@rep x@y`", B, 3},
     {S01, "", "DROP DATABASE IF EXMMM.t1", B, 4},
+    {S01, "", "DROP DATABASE t1", B, 4},
+    {S06, "", "DROP DATABASE t1", A, 0},
 };
 
 static void
