@@ -962,12 +962,12 @@ cross_check(struct ctx *c, unsigned lf)
 		return false;
 	seen = count_names(c, set, lf, hit, sizeof(hit));
 	if (c->dk == DK_DROP_DATABASE) {
-		/* a database name is one identifier: any workflow table named is extra */
+		/* any identifier naming a workflow table is extra, even the name itself */
 		const char *db = sql_stmt_str(c->st, c->st->db);
 
 		seen += count_names(c, &c->ix->tables, lf, hit, sizeof(hit));
-		known = (names_in(set, db, strlen(db)) != NULL) +
-		        (names_in(&c->ix->tables, db, strlen(db)) != NULL);
+		known = names_in(set, db, strlen(db)) != NULL; /* a database named like a
+		                                                * workflow table is refused too */
 	}
 	for (i = 0; c->dk != DK_DROP_DATABASE && i < c->st->ntables; i++) {
 		const char *q = sql_stmt_str(c->st, c->st->tables[i].qual);
