@@ -93,12 +93,17 @@ integ: all
 sanitize:
 	@$(MAKE) --no-print-directory CC=clang SANITIZE=address,undefined BUILD=build/asan check
 
-# libFuzzer (clang): every target on its corpus for FUZZ_SECONDS each.
+# libFuzzer (clang): the library is compiled once with coverage + ASan/UBSan, then each
+# target links against it; `make fuzz` runs every target on its corpus for FUZZ_SECONDS.
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+FUZZ_CFLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(STD) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  $(WARN) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	clang $(STD) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(WARN) -c $< -o $@
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@mkdir -p $(@D)
+	clang $(STD) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(WARN) -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p tests/fuzz/corpus/$$n build/fuzz/new-$$n; \
