@@ -74,31 +74,16 @@ usage(FILE *f)
 static void
 session_follow(struct xsession *s, const struct sql_stmt *st, const struct route_result *res)
 {
-	switch (st->cls) {
-	case SQL_CLASS_USE:
-		if (res->error == NULL) {
-			const char *db = sql_stmt_str(st, st->db);
-			struct vt_target nt;
-			char err[128];
+	if (st->cls == SQL_CLASS_USE && res->error == NULL) {
+		const char *db = sql_stmt_str(st, st->db);
+		struct vt_target nt;
+		char err[128];
 
-			if (vt_target_parse(db, strlen(db), VT_TT_PRIMARY, &nt, err, sizeof(err)))
-				s->target = nt;
-		}
-		break;
-	case SQL_CLASS_BEGIN:
-		s->in_tx = true;
-		break;
-	case SQL_CLASS_COMMIT:
-	case SQL_CLASS_ROLLBACK:
-	case SQL_CLASS_CREATE:
-	case SQL_CLASS_ALTER:
-	case SQL_CLASS_DROP:
-	case SQL_CLASS_TRUNCATE:
-	case SQL_CLASS_RENAME:
-		s->in_tx = false;
-		break;
-	default:
-		break;
+		if (vt_target_parse(db, strlen(db), VT_TT_PRIMARY, &nt, err, sizeof(err)))
+			s->target = nt;
+	}
+	if (sql_stmt_tx_effect(st) != SQL_TX_NONE) {
+		s->in_tx = sql_stmt_tx_effect(st) == SQL_TX_BEGIN;
 	}
 }
 

@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 
 #include "proxy/admin.h"
+#include "proxy/clock.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/mirror.h"
@@ -47,15 +47,6 @@ struct runtime {
 		*m_mirror_stale, *m_mirror_fail, *m_mirror_fetch, *m_rules_rej, *m_trace,
 		*m_tracer, *m_uptime;
 };
-
-static uint64_t
-now_us(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-}
 
 static void
 runtime_register_metrics(struct runtime *rt)
@@ -106,7 +97,7 @@ static void
 runtime_refresh(struct runtime *rt)
 {
 	static const char *const none[] = {NULL};
-	uint64_t now = now_us();
+	uint64_t now = clock_wall_us();
 	struct rules *r = tracer_rules(rt->tracer);
 	struct tracer_counts tc;
 
@@ -188,7 +179,7 @@ runtime_on_bytes(void *ctx, const char *data, size_t len, const char *origin, ch
 	if (r == NULL) {
 		goto rejected;
 	}
-	uint64_t now = now_us();
+	uint64_t now = clock_wall_us();
 	uint64_t gen = rules_generation(r);
 	if (tracer_set_rules(rt->tracer, r, now, origin)) {
 		log_info("rules: generation %llu from %s (%zu table rules)",
@@ -217,7 +208,7 @@ runtime_on_mirror_state(void *ctx, const struct mirror_status *st)
 		log_info("rules source %s recovered", st->source);
 	}
 	tracer_mirror_state(rt->tracer, st->stale, (uint64_t)st->stale_since_us, st->last_error,
-			    now_us());
+			    clock_wall_us());
 }
 
 /* ---- admin pages ------------------------------------------------------------------- */
@@ -388,7 +379,7 @@ runtime_new(struct event_base *base, const struct runtime_opts *o, char *err, si
 		return NULL;
 	}
 	rt->base = base;
-	rt->started_us = now_us();
+	rt->started_us = clock_wall_us();
 	snprintf(rt->source, sizeof(rt->source), "%s", o->source);
 	rt->metrics = metrics_new(10000);
 	if (rt->metrics == NULL) {

@@ -17,15 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "proxy/clock.h"
 #include "proxy/log.h"
 
 #define HDR_LEN 4
@@ -79,24 +78,6 @@ static void session_end(struct session *s, const char *reason);
 static bool process_c2s(struct session *s);
 static bool process_s2c(struct session *s);
 static void arm_timer(struct session *s);
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t
-wall_us(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-}
 
 static uint32_t
 rd_u24le(const uint8_t *p)
@@ -245,7 +226,7 @@ feed_range(struct session *s, enum wire_dir dir, struct evbuffer *in, size_t off
 {
 	struct evbuffer_iovec v[IOV_BATCH];
 	struct evbuffer_ptr ptr;
-	uint64_t ts = wall_us();
+	uint64_t ts = clock_wall_us();
 
 	*used = 0;
 	while (*used < n) {
@@ -638,7 +619,7 @@ cli_read_cb(struct bufferevent *bev, void *ctx)
 	struct session *s = ctx;
 
 	(void)bev;
-	s->t_last_ms = mono_ms();
+	s->t_last_ms = clock_mono_ms();
 	process_c2s(s);
 }
 
@@ -648,7 +629,7 @@ up_read_cb(struct bufferevent *bev, void *ctx)
 	struct session *s = ctx;
 
 	(void)bev;
-	s->t_last_ms = mono_ms();
+	s->t_last_ms = clock_mono_ms();
 	process_s2c(s);
 }
 
@@ -778,7 +759,7 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *ctx)
 {
 	struct session *s = ctx;
-	uint64_t now = mono_ms(), idle_ms = (uint64_t)s->cfg->idle_timeout_s * 1000u;
+	uint64_t now = clock_mono_ms(), idle_ms = (uint64_t)s->cfg->idle_timeout_s * 1000u;
 	char why[120];
 
 	(void)fd;
@@ -819,7 +800,7 @@ timer_cb(evutil_socket_t fd, short what, void *ctx)
 static void
 arm_timer(struct session *s)
 {
-	uint64_t ms = 0, now = mono_ms(), elapsed = now - s->t_open_ms;
+	uint64_t ms = 0, now = clock_mono_ms(), elapsed = now - s->t_open_ms;
 	struct timeval tv;
 
 	switch (s->phase) {
@@ -911,13 +892,13 @@ static void
 session_end(struct session *s, const char *reason)
 {
 	const struct session_observer *o = s->env->obs;
-	uint64_t dur = mono_ms() - s->t_open_ms;
+	uint64_t dur = clock_mono_ms() - s->t_open_ms;
 	char u[100], t[100];
 
 	if (s->phase == SP_CLOSING)
 		return;
 	s->phase = SP_CLOSING;
-	wire_conv_close(s->conv, wall_us());
+	wire_conv_close(s->conv, clock_wall_us());
 	slog_info(s->tag,
 		  "session close id=%" PRIu64 " client=%s user=%s target=%s c2s_bytes=%" PRIu64
 		  " s2c_bytes=%" PRIu64 " commands=%" PRIu64 " duration_ms=%" PRIu64
@@ -994,7 +975,7 @@ session_alloc(struct session_env *env, struct cfg *cfg, int fd, const struct soc
 	s->id = ++env->next_id;
 	format_peer(peer, peerlen, s->peer, sizeof(s->peer));
 	snprintf(s->tag, sizeof(s->tag), "s=%" PRIu64 " %s", s->id, s->peer);
-	s->t_open_ms = s->t_last_ms = mono_ms();
+	s->t_open_ms = s->t_last_ms = clock_mono_ms();
 	s->conv = wire_conv_new(on_wire_event, on_wire_free_user, s, &lim);
 	s->timer = evtimer_new(env->base, timer_cb, s);
 	s->cli = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);

@@ -720,26 +720,13 @@ cmd_new(struct tracer_conn *c, uint8_t com, unsigned n, uint64_t ts_us)
 static void
 ctx_after(struct stmt_ctx *x, const struct sql_stmt *st, char *tbuf, size_t tlen)
 {
-	switch ((enum sql_class)st->cls) {
-	case SQL_CLASS_USE:
+	if (st->cls == SQL_CLASS_USE) {
 		snprintf(tbuf, tlen, "%s", sql_stmt_str(st, st->db));
 		x->target_raw = tbuf;
 		x->target_known = true;
-		break;
-	case SQL_CLASS_BEGIN:
-		x->in_tx = true;
-		break;
-	case SQL_CLASS_COMMIT:
-	case SQL_CLASS_ROLLBACK:
-	case SQL_CLASS_CREATE:
-	case SQL_CLASS_ALTER:
-	case SQL_CLASS_DROP:
-	case SQL_CLASS_TRUNCATE:
-	case SQL_CLASS_RENAME:
-		x->in_tx = false; /* DDL commits implicitly */
-		break;
-	default:
-		break;
+	}
+	if (sql_stmt_tx_effect(st) != SQL_TX_NONE) {
+		x->in_tx = sql_stmt_tx_effect(st) == SQL_TX_BEGIN;
 	}
 }
 

@@ -49,6 +49,25 @@ static const char *const class_names[SQL_CLASS_COUNT] = {
     "begin",    "commit",   "rollback",  "savepoint", "xa",    "show",     "explain",
     "call",     "lock",     "unlock",    "prepare",  "execute", "deallocate", "other"};
 
+enum sql_tx_effect
+sql_stmt_tx_effect(const struct sql_stmt *st)
+{
+	switch ((enum sql_class)st->cls) {
+	case SQL_CLASS_BEGIN:
+		return SQL_TX_BEGIN;
+	case SQL_CLASS_COMMIT:
+	case SQL_CLASS_ROLLBACK:
+	case SQL_CLASS_CREATE:
+	case SQL_CLASS_ALTER:
+	case SQL_CLASS_DROP:
+	case SQL_CLASS_TRUNCATE:
+	case SQL_CLASS_RENAME:
+		return SQL_TX_END;
+	default:
+		return SQL_TX_NONE;
+	}
+}
+
 const char *
 sql_class_name(enum sql_class cls)
 {

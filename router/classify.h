@@ -31,4 +31,9 @@ const char *sql_class_name(enum sql_class cls);
 /* "read", "write", "ddl". */
 const char *sql_role_name(enum sql_role role);
 
+/* What a statement does to the session's transaction when it succeeds: BEGIN / START
+ * TRANSACTION opens one; COMMIT, ROLLBACK and DDL (implicit commit) end it. */
+enum sql_tx_effect { SQL_TX_NONE = 0, SQL_TX_BEGIN, SQL_TX_END };
+enum sql_tx_effect sql_stmt_tx_effect(const struct sql_stmt *st);
+
 #endif /* RT_ROUTER_CLASSIFY_H */

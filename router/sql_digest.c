@@ -86,18 +86,9 @@ sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outl
 	bool after_open = true; /* no space before the first token or after '(' / '.' */
 
 	sql_lex_init(&lx, sql, n, lex_flags);
-	while (sql_lex_next(&lx, &t)) {
-		switch (t.type) {
-		case SQL_TK_SPACE:
-		case SQL_TK_COMMENT:
-		case SQL_TK_HINT:
-		case SQL_TK_DIRECTIVE:
-		case SQL_TK_EXEC_BEGIN:
-		case SQL_TK_EXEC_END:
-		case SQL_TK_INTRODUCER: /* _utf8mb4'x' -> ? */
-			continue;
-		default:
-			break;
+	while (sql_lex_next_code(&lx, &t)) {
+		if (t.type == SQL_TK_INTRODUCER) {
+			continue; /* _utf8mb4'x' -> ? */
 		}
 		if (!after_open && tok_needs_space_before(&t)) {
 			dbuf_put(&b, " ", 1);
