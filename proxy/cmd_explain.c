@@ -13,15 +13,28 @@
 #include <jansson.h>
 
 #include "router/classify.h"
+#include "router/guard.h"
 #include "router/resolve.h"
 #include "router/rules.h"
 #include "router/sql_lex.h"
 #include "router/target.h"
 
+#define XOPTS_MAX_ALLOW 64
+
 struct xopts {
 	const char *vschema, *rules, *target;
 	bool in_tx, json, batch;
 	unsigned lex_flags;
+	enum guard_mode guard;
+	const char *allow[XOPTS_MAX_ALLOW];
+	size_t nallow;
+};
+
+/* The guard's verdict for one statement, and whether any statement was denied (the
+ * exit status tells a script that checks a cleanup plan). */
+struct xguard {
+	const struct guard_policy *policy;
+	bool denied;
 };
 
 struct xsession {
@@ -65,6 +78,9 @@ usage(FILE *f)
 		"                     that kind of rules from --vschema\n"
 		"  --target TARGET    session target: ks, ks@replica, @rdonly, ks:-80 ...\n"
 		"  --in-transaction   the session has an open transaction\n"
+		"  --guard MODE       DDL guard verdicts: block (default), warn, off; in block\n"
+		"                     mode the exit status is 3 if any statement would be blocked\n"
+		"  --allow ENTRY      guard allow-list entry, ks or ks.table (repeatable)\n"
 		"  --json             one JSON object instead of text\n"
 		"  --batch            JSON lines {\"sql\",\"target\",\"in_transaction\"} on stdin,\n"
 		"                     one JSON line out per line in\n");
@@ -110,6 +126,15 @@ table_json(const struct route_table *t)
 	if (t->error)
 		json_object_set_new(o, "error", json_string(t->error));
 	return o;
+}
+
+static json_t *
+guard_json(const struct guard_decision *gd)
+{
+	if (gd->verdict == GUARD_ALLOW)
+		return json_pack("{s:s}", "verdict", guard_verdict_name(gd->verdict));
+	return json_pack("{s:s,s:s,s:i}", "verdict", guard_verdict_name(gd->verdict), "reason",
+			 gd->reason, "rule", (int)gd->reason_code);
 }
 
 static json_t *
@@ -174,24 +199,40 @@ print_text(FILE *f, unsigned idx, const char *sql, size_t n, const struct sql_st
 		fprintf(f, "  error: %s\n", res->error);
 }
 
+static void
+print_guard(FILE *f, const struct guard_decision *gd)
+{
+	if (gd->verdict == GUARD_ALLOW)
+		fprintf(f, "  guard: allow\n");
+	else
+		fprintf(f, "  guard: %s: %s\n", guard_verdict_name(gd->verdict), gd->reason);
+}
+
 /* Explains every statement of sql; appends JSON objects to arr when arr != NULL,
  * else prints text. */
 static void
-explain_sql(const struct rules *r, struct xsession *s, unsigned lex_flags, const char *sql,
-	    size_t n, json_t *arr)
+explain_sql(const struct rules *r, struct xsession *s, struct xguard *g, unsigned lex_flags,
+	    const char *sql, size_t n, json_t *arr)
 {
 	static struct sql_stmt st;
 	static struct route_result res;
+	struct guard_decision gd;
 	size_t pos = 0, start, len;
 	unsigned idx = 0;
 
 	while (sql_split_next(sql, n, &pos, &start, &len)) {
 		sql_classify(sql + start, len, lex_flags, &st);
 		route_resolve(r, &s->target, s->in_tx, &st, &res);
-		if (arr != NULL)
-			json_array_append_new(arr, stmt_json(sql + start, len, &st, &res));
-		else
+		guard_check_lex(g->policy, r, &s->target, sql + start, len, lex_flags, &st, &res, &gd);
+		g->denied |= gd.verdict == GUARD_DENY;
+		if (arr != NULL) {
+			json_t *o = stmt_json(sql + start, len, &st, &res);
+			json_object_set_new(o, "guard", guard_json(&gd));
+			json_array_append_new(arr, o);
+		} else {
 			print_text(stdout, ++idx, sql + start, len, &st, &res);
+			print_guard(stdout, &gd);
+		}
 		session_follow(s, &st, &res);
 	}
 }
@@ -205,7 +246,8 @@ session_init(struct xsession *s, const char *target, bool in_tx, char *err, size
 }
 
 static void
-batch_line(const struct rules *r, unsigned lex_flags, const char *line, size_t n)
+batch_line(const struct rules *r, struct xguard *g, unsigned lex_flags, const char *line,
+	   size_t n)
 {
 	json_error_t je;
 	json_t *in = json_loadb(line, n, 0, &je), *out = json_object(), *arr = json_array();
@@ -223,7 +265,8 @@ batch_line(const struct rules *r, unsigned lex_flags, const char *line, size_t n
 				 sizeof(err))) {
 		json_object_set_new(out, "error", json_string(err));
 	} else {
-		explain_sql(r, &s, lex_flags, json_string_value(sql), json_string_length(sql), arr);
+		explain_sql(r, &s, g, lex_flags, json_string_value(sql), json_string_length(sql),
+			    arr);
 		json_object_set_new(out, "error", json_null());
 	}
 	json_object_set(out, "statements", arr);
@@ -237,7 +280,7 @@ batch_line(const struct rules *r, unsigned lex_flags, const char *line, size_t n
 }
 
 static int
-run_batch(const struct rules *r, unsigned lex_flags)
+run_batch(const struct rules *r, struct xguard *g, unsigned lex_flags)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -250,7 +293,7 @@ run_batch(const struct rules *r, unsigned lex_flags)
 			n--;
 		if (n == 0)
 			continue;
-		batch_line(r, lex_flags, line, n);
+		batch_line(r, g, lex_flags, line, n);
 		fflush(stdout);
 	}
 	free(line);
@@ -265,12 +308,14 @@ parse_args(int argc, char **argv, struct xopts *o, const char **sql)
 	    {"target", required_argument, NULL, 't'},  {"in-transaction", no_argument, NULL, 'x'},
 	    {"json", no_argument, NULL, 'j'},          {"batch", no_argument, NULL, 'b'},
 	    {"ansi-quotes", no_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
+	    {"guard", required_argument, NULL, 'g'},   {"allow", required_argument, NULL, 'A'},
 	    {NULL, 0, NULL, 0}};
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->guard = GUARD_BLOCK;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "v:r:t:xjbah", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "v:r:t:xjbahg:A:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'v': o->vschema = optarg; break;
 		case 'r': o->rules = optarg; break;
@@ -279,6 +324,19 @@ parse_args(int argc, char **argv, struct xopts *o, const char **sql)
 		case 'j': o->json = true; break;
 		case 'b': o->batch = true; break;
 		case 'a': o->lex_flags |= SQL_LEX_ANSI_QUOTES; break;
+		case 'g':
+			if (!guard_mode_parse(optarg, &o->guard)) {
+				fprintf(stderr, "routetrace explain: --guard: block, warn or off\n");
+				return 2;
+			}
+			break;
+		case 'A':
+			if (o->nallow == XOPTS_MAX_ALLOW) {
+				fprintf(stderr, "routetrace explain: too many --allow\n");
+				return 2;
+			}
+			o->allow[o->nallow++] = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -299,17 +357,26 @@ cmd_explain(int argc, char **argv)
 	char err[RULES_ERRLEN];
 	struct rules *r;
 	struct xsession s;
+	struct xguard g = {0};
+	struct guard_policy *gp;
 	int rc = parse_args(argc, argv, &o, &sql);
 
 	if (rc >= 0)
 		return rc;
+	gp = guard_policy_new(o.guard, o.allow, o.nallow, err, sizeof(err));
+	if (gp == NULL) {
+		fprintf(stderr, "routetrace explain: --allow: %s\n", err);
+		return 2;
+	}
+	g.policy = gp;
 	r = rules_load_file(o.vschema, o.rules, err, sizeof(err));
 	if (r == NULL) {
 		fprintf(stderr, "routetrace explain: %s\n", err);
+		guard_policy_free(gp);
 		return 1;
 	}
 	if (o.batch) {
-		rc = run_batch(r, o.lex_flags);
+		rc = run_batch(r, &g, o.lex_flags);
 	} else if (!session_init(&s, o.target, o.in_tx, err, sizeof(err))) {
 		fprintf(stderr, "routetrace explain: bad --target: %s\n", err);
 		rc = 2;
@@ -317,7 +384,7 @@ cmd_explain(int argc, char **argv)
 		json_t *out = json_object(), *arr = json_array();
 		char *text;
 
-		explain_sql(r, &s, o.lex_flags, sql, strlen(sql), arr);
+		explain_sql(r, &s, &g, o.lex_flags, sql, strlen(sql), arr);
 		json_object_set_new(out, "rules_generation", json_integer((json_int_t)rules_generation(r)));
 		json_object_set_new(out, "rules_format", json_string(rules_format_name(rules_format(r))));
 		json_object_set_new(out, "statements", arr);
@@ -328,9 +395,12 @@ cmd_explain(int argc, char **argv)
 		json_decref(out);
 		rc = 0;
 	} else {
-		explain_sql(r, &s, o.lex_flags, sql, strlen(sql), NULL);
+		explain_sql(r, &s, &g, o.lex_flags, sql, strlen(sql), NULL);
 		rc = 0;
 	}
+	if (rc == 0 && !o.batch && g.denied)
+		rc = 3; /* a statement would be blocked: a checked cleanup script must not run */
 	rules_unref(r);
+	guard_policy_free(gp);
 	return rc;
 }

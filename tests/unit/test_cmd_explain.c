@@ -169,6 +169,44 @@ test_text_and_errors(void **state)
 	free(out);
 }
 
+/* The guard's verdict per statement; block mode exits 3 when a cleanup script would be
+ * refused, warn mode reports would_block and exits 0, an allow-list entry lets it pass. */
+static void
+test_guard_verdicts(void **state)
+{
+	char *block[] = {"explain", "--vschema", FIX "01-created.srvvschema.json", "--json",
+			 "DROP TABLE targetkeyspace.t1; DROP TABLE sourcekeyspace.t3", NULL};
+	char *warn[] = {"explain", "--guard", "warn", "--vschema", FIX "01-created.srvvschema.json",
+			"DROP TABLE targetkeyspace.t1", NULL};
+	char *allow[] = {"explain", "--allow", "targetkeyspace", "--vschema",
+			 FIX "01-created.srvvschema.json", "TRUNCATE t2", NULL};
+	int rc;
+	char *out = run(&rc, NULL, 5, block);
+	json_t *j = json_loads(out, 0, NULL), *sts = json_object_get(j, "statements");
+
+	(void)state;
+	assert_int_equal(rc, 3);
+	json_t *g0 = json_object_get(json_array_get(sts, 0), "guard");
+	json_t *g1 = json_object_get(json_array_get(sts, 1), "guard");
+	assert_string_equal(json_string_value(json_object_get(g0, "verdict")), "deny");
+	assert_non_null(strstr(json_string_value(json_object_get(g0, "reason")),
+			       "which would drop sourcekeyspace.t1"));
+	assert_string_equal(json_string_value(json_object_get(g1, "verdict")), "allow");
+	json_decref(j);
+	free(out);
+
+	out = run(&rc, NULL, 6, warn);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "guard: would_block: routetrace: blocked DROP TABLE"));
+	free(out);
+
+	/* TRUNCATE t2 with no session keyspace: rule 't2' sends it to sourcekeyspace.t2 (a
+	 * redirect, rule 1): the allow-list relaxes only rule 2, so it stays denied */
+	out = run(&rc, NULL, 6, allow);
+	assert_int_equal(rc, 3);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -176,6 +214,7 @@ main(void)
 	    cmocka_unit_test(test_json),
 	    cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_text_and_errors),
+	    cmocka_unit_test(test_guard_verdicts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
