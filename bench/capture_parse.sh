@@ -7,13 +7,14 @@
 #   tshark -r PCAP -d tcp.port==PORT,mysql -Y mysql.query -T fields -e mysql.query   (found: values)
 #   tcpdump -r PCAP -x | pt-query-digest --type tcpdump   (found: its global query_count)
 #   routetrace capture -r PCAP --trace -   (found: JSON statement records; skipped if not built yet)
-# Wall time: median of RUNS (the pcap is in the page cache after the first); CPU = user + sys;
+# Wall time: median of RUNS (PTQD_RUNS=1 for pt-query-digest, which takes 15-25 s a run; the pcap is
+# in the page cache after the first run); CPU = user + sys;
 # peak RSS = /usr/bin/time -v maximum resident set size.
-# env: RUNS (3) ROUTETRACE (binary) CAPTURE_ARGS (extra capture flags) CAPTURE_TOOLS ("rt tshark ptqd")
+# env: RUNS (3) PTQD_RUNS (1) ROUTETRACE (binary) CAPTURE_ARGS (extra capture flags) CAPTURE_TOOLS ("rt tshark ptqd")
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-PCAP=$(realpath "${1:?usage: $0 PCAP}"); TRUTH=$PCAP.truth; RUNS=${RUNS:-3}
+PCAP=$(realpath "${1:?usage: $0 PCAP}"); TRUTH=$PCAP.truth; RUNS=${RUNS:-3}; PTQD_RUNS=${PTQD_RUNS:-1}
 TOOLS=${CAPTURE_TOOLS:-rt tshark ptqd}
 [ -f "$TRUTH" ] || { echo "missing $TRUTH (run bench/capture_corpus.sh first)" >&2; exit 1; }
 bench_init parse
@@ -43,7 +44,7 @@ timeit() {
 
 rows=()
 if [[ " $TOOLS " == *" rt "* ]]; then
-  if [ -x "$RT" ] && timeout 5 "$RT" capture --help 2>&1 | grep -q -- '-r'; then
+  if [ -x "$RT" ] && timeout 5 "$RT" capture --help 2>&1 | grep -qE -- '(^|[^[:alnum:]-])-r([^[:alnum:]-]|$)'; then
     RTARGS=""
     if timeout 5 "$RT" capture --help 2>&1 | grep -q -- '--rules'; then
       bench_vschema "$W/vschema.json" 2; RTARGS="--rules file:$W/vschema.json"
@@ -74,18 +75,18 @@ fi
 if [[ " $TOOLS " == *" ptqd "* ]]; then
   echo "  pt-query-digest: tcpdump -r PCAP -x -nn -q -tttt | pt-query-digest --type tcpdump --watch-server 127.0.0.1:$PORT --output json"
   ls /tmp/pt-query-digest-errors.* 2>/dev/null | sort >"$W/pterr.before" || true
-  if m=$(timeit ptqd "tcpdump -r '$PCAP' -x -nn -q -tttt 2>/dev/null | pt-query-digest --type tcpdump --watch-server 127.0.0.1:$PORT --output json"); then
+  if m=$(RUNS=$PTQD_RUNS timeit ptqd "tcpdump -r '$PCAP' -x -nn -q -tttt 2>/dev/null | pt-query-digest --type tcpdump --watch-server 127.0.0.1:$PORT --output json"); then
     n=$(perl -MJSON::PP -0777 -ne 's/^[^{]*//; print decode_json($_)->{global}{query_count}' "$W/ptqd.out")
     rows+=("pt-query-digest|${n:-0}|$m")
   fi
   # it dumps sessions it cannot parse into /tmp/pt-query-digest-errors.*: count them, remove ours
   new=$(ls /tmp/pt-query-digest-errors.* 2>/dev/null | sort | comm -13 "$W/pterr.before" - || true)
   # shellcheck disable=SC2086
-  [ -z "$new" ] || { echo "  pt-query-digest: $(cat $new | grep -c reason_for_failure) failed-session dumps over $RUNS runs (removed)"; rm -f $new; }
+  [ -z "$new" ] || { echo "  pt-query-digest: $(cat $new | grep -c reason_for_failure) failed-session dumps over $PTQD_RUNS run(s) (removed)"; rm -f $new; }
 fi
 
 echo
-echo "pcap: $PCAP  $MIB MiB, port $PORT; median of $RUNS runs"
+echo "pcap: $PCAP  $MIB MiB, port $PORT; wall and CPU: median of $RUNS runs ($PTQD_RUNS for pt-query-digest, the slow one)"
 echo "ground truth (general log, TCP clients): COM_QUERY=$QUERY COM_STMT_PREPARE=$PREP COM_STMT_EXECUTE=$EXEC;" \
      "statements=$STMTS (each statement of a multi-statement packet + each EXECUTE)"
 printf '%-16s %8s %7s %7s %9s %8s %8s %8s %9s %7s %9s\n' tool found /q /q+p /q+p+e /stmts wall_s cpu_s found/s MiB/s peakRSS

@@ -33,8 +33,8 @@ bench_cleanup() {
 bench_init() {
   BENCH_WORK=$(mktemp -d "/tmp/routetrace-bench-$1.XXXXXX")
   trap bench_cleanup EXIT
-  trap 'echo "interrupted" >&2; exit 130' INT TERM
-  trap '' PIPE  # output piped to tee that died with Ctrl-C must not stop the cleanup
+  # Ctrl-C also kills the tee of run.sh: ignore SIGPIPE from then on so the cleanup runs whole
+  trap 'trap "" PIPE; echo "interrupted" >&2; exit 130' INT TERM
 }
 
 # bench_kill PID: kill one process we started and drop it from the cleanup list.

@@ -94,8 +94,11 @@ END {
 	printf (repeats > 1 ? " %6.0f%%\n" : " %7s\n"), (repeats > 1 ? 100 * med(ss) : "-")
 	print ""
 	print "targets (issue): rt/haproxy >= 1.0 in every row (#2); trace/rt >= 0.90 (#4); guard/trace ~ 1.0 within the spread (#5)"
-	for (t in tlines)
-		printf "%s: %d trace records for %d sysbench statements (%.3f per statement)\n", t, tlines[t], tq[t], (tq[t] > 0 ? tlines[t] / tq[t] : 0)
+	for (t in tlines) {
+		x = tq[t] > 0 ? tlines[t] / tq[t] : 0
+		printf "%s: %d trace records for %d sysbench statements (%.3f per statement)%s\n", t, tlines[t], tq[t], x,
+			(x < 0.99 ? "  WARNING: fewer records than statements (dropped, or tracing not on)" : "")
+	}
 	for (t in errs) printf "%s: %d sysbench ignored errors in total\n", t, errs[t]
 	for (t in failed) printf "%s: %d runs FAILED (no result)\n", t, failed[t]
 }

@@ -9,7 +9,8 @@
 #      DURATION (5 s) REPEATS (3) TABLES (4) TABLE_SIZE (50000)
 #      TARGETS (auto: direct haproxy + rt rt_trace rt_guard when the binary supports them)
 #      MYSQL_PORT (3307) HAPROXY_PORT (3308) RT_PORT (3309; variants use 3309..3311)
-#      ROUTETRACE (binary, default $BUILD/routetrace) ROUTETRACE_ARGS (extra proxy flags)
+#      ROUTETRACE (binary, default $BUILD/routetrace) ROUTETRACE_ARGS (extra flags, every rt target)
+#      TRACE_ARGS (extra flags for rt_trace and rt_guard only, e.g. to turn literal redaction off)
 #      RAW (raw per-run TSV path, default in the work dir, printed at the end)
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -43,13 +44,15 @@ if want rt || want rt_trace || want rt_guard; then
     if ! bench_rt_has --trace; then echo "  rt_trace: skipped (no --trace in 'routetrace proxy --help')"
     elif want rt_trace; then
       TRACE[rt_trace]=$BENCH_WORK/rt_trace.jsonl
-      bench_rt_start rt_trace $((RT_PORT + 1)) "$MYSQL_PORT" "${RULES[@]}" --trace "${TRACE[rt_trace]}" &&
+      # shellcheck disable=SC2086
+      bench_rt_start rt_trace $((RT_PORT + 1)) "$MYSQL_PORT" "${RULES[@]}" --trace "${TRACE[rt_trace]}" ${TRACE_ARGS:-} &&
         PORT[rt_trace]=$((RT_PORT + 1)) PID[rt_trace]=$BG_PID
     fi
     if ! bench_rt_has --guard || ! bench_rt_has --trace; then echo "  rt_guard: skipped (no --guard in 'routetrace proxy --help')"
     elif want rt_guard; then
       TRACE[rt_guard]=$BENCH_WORK/rt_guard.jsonl
-      bench_rt_start rt_guard $((RT_PORT + 2)) "$MYSQL_PORT" "${RULES[@]}" --trace "${TRACE[rt_guard]}" --guard block &&
+      # shellcheck disable=SC2086
+      bench_rt_start rt_guard $((RT_PORT + 2)) "$MYSQL_PORT" "${RULES[@]}" --trace "${TRACE[rt_guard]}" ${TRACE_ARGS:-} --guard block &&
         PORT[rt_guard]=$((RT_PORT + 2)) PID[rt_guard]=$BG_PID
     fi
   fi

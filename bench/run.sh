@@ -74,7 +74,7 @@ run_router() {
 }
 
 run_overhead() {
-  section overhead "BUILD=$REL_BUILD $(env_of TESTS THREADS PS_MODES DURATION REPEATS TABLES TABLE_SIZE TARGETS ROUTETRACE ROUTETRACE_ARGS)bench/proxy_overhead.sh"
+  section overhead "BUILD=$REL_BUILD $(env_of TESTS THREADS PS_MODES DURATION REPEATS TABLES TABLE_SIZE TARGETS ROUTETRACE ROUTETRACE_ARGS TRACE_ARGS)bench/proxy_overhead.sh"
   "$BENCH_DIR/proxy_overhead.sh"
 }
 
@@ -85,9 +85,9 @@ run_idle() {
 
 run_capture() {
   local pcap=${CAPTURE_PCAP:-$BUILD/bench/corpus.pcap}
-  section capture "BUILD=$REL_BUILD $(env_of SCALE)bench/capture_corpus.sh ${pcap#"$ROOT"/} && BUILD=$REL_BUILD $(env_of RUNS ROUTETRACE CAPTURE_ARGS)bench/capture_parse.sh ${pcap#"$ROOT"/}"
+  section capture "BUILD=$REL_BUILD $(env_of SCALE)bench/capture_corpus.sh ${pcap#"$ROOT"/} && BUILD=$REL_BUILD $(env_of RUNS PTQD_RUNS ROUTETRACE CAPTURE_ARGS)bench/capture_parse.sh ${pcap#"$ROOT"/}"
   if [ -n "${CAPTURE_PCAP:-}" ] && [ -f "$pcap.truth" ]; then echo "  reusing $pcap"
-  else "$BENCH_DIR/capture_corpus.sh" "$pcap"; fi
+  else "$BENCH_DIR/capture_corpus.sh" "$pcap" || return $?; fi
   "$BENCH_DIR/capture_parse.sh" "$pcap"
 }
 
