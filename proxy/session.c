@@ -314,6 +314,25 @@ release_pressure(struct session *s, struct bufferevent *dst)
 
 /* ---- client -> server ----------------------------------------------------------- */
 
+/* Moves n bytes from src toward dst's socket.  When nothing is queued for dst yet, the
+ * bytes are written at once (haproxy's speculative send): a query or a small result then
+ * costs no epoll_ctl to arm and disarm dst's write event.  What the socket does not
+ * take (EAGAIN, a connect in progress, an error the bufferevent will report) is queued
+ * as usual, after the bytes written, so order is kept. */
+static void
+relay_bytes(struct bufferevent *dst, struct evbuffer *src, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(dst);
+
+	if (evbuffer_get_length(out) == 0) {
+		int w = evbuffer_write_atmost(src, bufferevent_getfd(dst), (ev_ssize_t)n);
+		if (w > 0)
+			n -= (size_t)w;
+	}
+	if (n > 0)
+		evbuffer_remove_buffer(src, out, n);
+}
+
 static void
 c2s_move(struct session *s, size_t n, bool forward)
 {
@@ -322,7 +341,7 @@ c2s_move(struct session *s, size_t n, bool forward)
 	if (n == 0)
 		return;
 	if (forward) {
-		evbuffer_remove_buffer(in, bufferevent_get_output(s->up), n);
+		relay_bytes(s->up, in, n);
 		s->c2s_bytes += n;
 	} else {
 		evbuffer_drain(in, n);
@@ -551,7 +570,7 @@ s2c_move(struct session *s, size_t n)
 {
 	if (n == 0)
 		return;
-	evbuffer_remove_buffer(bufferevent_get_input(s->up), bufferevent_get_output(s->cli), n);
+	relay_bytes(s->cli, bufferevent_get_input(s->up), n);
 	s->s2c_bytes += n;
 }
 

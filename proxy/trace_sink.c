@@ -1,6 +1,8 @@
 /* proxy/trace_sink.c: bounded byte ring + one writer thread.  The event loop only
  * copies a line into the ring under a mutex held for a memcpy; all file I/O happens on
- * the writer thread, outside the lock. */
+ * the writer thread, outside the lock.  The writer wakes every SINK_PERIOD_MS (or when
+ * the ring is half full, or on flush/reopen/stop) and writes everything queued at once:
+ * waking it per line would cost a futex wake and a write(2) per statement. */
 #include "proxy/trace_sink.h"
 
 #include <errno.h>
@@ -9,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TRACE_SINK_MIN_QUEUE (64 * 1024)
+#define SINK_PERIOD_MS 20
 
 struct trace_sink {
 	char *path;              /* "-" = stdout */
@@ -24,6 +28,7 @@ struct trace_sink {
 	uint64_t dropped;
 	uint64_t write_errors;
 	bool reopen;             /* writer reopens before its next write */
+	unsigned flushing;       /* threads waiting in trace_sink_flush */
 	bool stop;
 	pthread_mutex_t mu;
 	pthread_cond_t more;     /* producer -> writer: bytes queued, reopen or stop */
@@ -75,6 +80,32 @@ sink_do_reopen(struct trace_sink *s)
 	s->fd = fd;
 }
 
+static bool
+sink_urgent(const struct trace_sink *s)
+{
+	uint64_t pending = s->enq_total - s->wr_total;
+
+	return s->stop || s->reopen || (pending > 0 && (s->flushing > 0 || pending >= s->cap / 2));
+}
+
+/* Sleeps until something is urgent or the period ends. */
+static void
+sink_wait(struct trace_sink *s)
+{
+	struct timespec until;
+
+	if (sink_urgent(s)) {
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += SINK_PERIOD_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&s->more, &s->mu, &until);
+}
+
 static void *
 sink_writer(void *arg)
 {
@@ -82,9 +113,7 @@ sink_writer(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->stop && !s->reopen && s->enq_total == s->wr_total) {
-			pthread_cond_wait(&s->more, &s->mu);
-		}
+		sink_wait(s);
 		if (s->reopen) {
 			s->reopen = false;
 			sink_do_reopen(s);
@@ -178,7 +207,9 @@ trace_sink_write(struct trace_sink *s, const char *line, size_t len)
 		ring_put(s, line, len);
 		ring_put(s, "\n", 1);
 		s->queued_lines++;
-		pthread_cond_signal(&s->more);
+		if (s->enq_total - s->wr_total >= s->cap / 2) {
+			pthread_cond_signal(&s->more); /* don't wait for the period: room is short */
+		}
 	} else {
 		s->dropped++;
 	}
@@ -200,9 +231,12 @@ trace_sink_flush(struct trace_sink *s)
 {
 	pthread_mutex_lock(&s->mu);
 	uint64_t target = s->enq_total;
+	s->flushing++;
+	pthread_cond_signal(&s->more);
 	while (s->wr_total < target) {
 		pthread_cond_wait(&s->done, &s->mu);
 	}
+	s->flushing--;
 	pthread_mutex_unlock(&s->mu);
 }
 

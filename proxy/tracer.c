@@ -38,6 +38,10 @@ struct tracer {
 	struct metric_family *m_named_other; /* named one keyspace, reached another */
 	struct metric_family *m_guard;       /* guard decisions */
 	struct metric_family *m_route_err;   /* statements vtgate would refuse to plan */
+	char *scratch;                       /* redacted SQL (grows, never shrinks) */
+	size_t scratch_cap;
+	char *out;                           /* serialised record (grows) */
+	size_t out_cap;
 	struct sql_stmt st;                  /* scratch: the statement being analysed */
 	struct route_result res;             /* scratch: its resolution */
 };
@@ -65,6 +69,7 @@ struct tracer_conn {
 struct tstmt {
 	json_t *rec;          /* the partial record (owned) */
 	uint8_t cls;          /* enum sql_class */
+	bool objected;        /* the guard did not say allow */
 	bool blocked;
 	bool done;            /* written */
 	uint64_t rows;        /* CALL: rows of the result sets before its final OK */
@@ -141,6 +146,8 @@ tracer_free(struct tracer *t)
 	rules_unref(t->rules);
 	guard_policy_free(t->guard);
 	workflow_memory_free(t->wf);
+	free(t->scratch);
+	free(t->out);
 	free(t);
 }
 
@@ -177,34 +184,52 @@ tracer_get_counts(const struct tracer *t, struct tracer_counts *out)
 
 /* ---- writing records --------------------------------------------------------------- */
 
+/* RFC 3339 with microseconds.  The date and time part is formatted once per second
+ * (one thread: the event loop). */
 static void
 ts_rfc3339(uint64_t ts_us, char *buf, size_t len)
 {
+	static time_t cached_sec = (time_t)-1;
+	static char cached[32];
 	time_t sec = (time_t)(ts_us / 1000000);
-	struct tm tm;
 
-	gmtime_r(&sec, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%06u", (unsigned)(ts_us % 1000000));
-	n = strlen(buf);
-	snprintf(buf + n, len - n, "Z");
+	if (sec != cached_sec) {
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = sec;
+	}
+	snprintf(buf, len, "%s.%06uZ", cached, (unsigned)(ts_us % 1000000));
 }
 
 static void
 tracer_emit(struct tracer *t, json_t *rec)
 {
+	const size_t flags = JSON_COMPACT;
+	size_t n;
+
 	if (t->sink == NULL) {
 		return;
 	}
-	char *line = json_dumps(rec, JSON_COMPACT);
-	if (line == NULL) {
+	/* Serialised into a buffer kept across records: no allocation per line once it
+	 * has grown to the longest record. */
+	n = json_dumpb(rec, t->out, t->out_cap, flags);
+	if (n > t->out_cap) {
+		char *p = realloc(t->out, n);
+		if (p == NULL) {
+			return;
+		}
+		t->out = p;
+		t->out_cap = n;
+		n = json_dumpb(rec, t->out, t->out_cap, flags);
+	}
+	if (n == 0) {
 		return;
 	}
 	t->counts.records++;
-	if (!trace_sink_write(t->sink, line, strlen(line))) {
+	if (!trace_sink_write(t->sink, t->out, n)) {
 		t->counts.records_dropped++;
 	}
-	free(line);
 }
 
 static void
@@ -446,35 +471,83 @@ table_json(const struct tracer_conn *c, const struct stmt_ctx *x, const struct r
 	return j;
 }
 
-/* Classifies, resolves and guards sql[0..n); returns the partial record and fills gd. */
-static json_t *
-stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, size_t n,
-	     bool truncated, struct tstmt *ts, struct guard_decision *gd)
+/* Routing counters for one analysed statement, straight from its resolution (no JSON:
+ * they are kept whether or not a trace is written). */
+static void
+stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt,
+		 const char *sql, size_t n)
 {
 	struct tracer *t = c->t;
-	const struct vt_target *tgt = conn_target(c, x->target_known ? x->target_raw : "");
-	char digest[SQL_DIGEST_MAX], hash[20];
+	const char *cls = sql_class_name((enum sql_class)t->st.cls);
+	const char *tt = vt_tablet_type_name(tgt->tablet_type);
+	char hash[20] = "", digest[SQL_DIGEST_MAX];
+	bool redirected = false;
 
-	sql_classify(sql, n, x->lex_flags, &t->st);
-	ts->cls = t->st.cls;
-	memset(gd, 0, sizeof(*gd));
-	json_t *tables = json_array();
-	const char *route_error = NULL;
-	if (t->rules != NULL) {
-		route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
-		for (unsigned i = 0; i < t->res.ntables; i++) {
-			json_array_append_new(tables, table_json(c, x, &t->res.tables[i], &t->st));
+	t->counts.statements++;
+	if (t->rules == NULL || t->res.ntables == 0) {
+		const char *l[] = {"", tt, cls, ""};
+		metric_add(t->m_stmts, l, 1);
+		return;
+	}
+	for (unsigned i = 0; i < t->res.ntables; i++) {
+		const struct route_table *rt = &t->res.tables[i];
+		bool unknown = !x->target_known && t->st.tables[rt->tref].qual.len == 0;
+		const char *table = rt->reached_table && !unknown ? rt->reached_table : rt->table;
+		const char *ks = rt->reached_ks && !unknown ? rt->reached_ks : "";
+		const char *l[] = {table, tt, cls, ks};
+		metric_add(t->m_stmts, l, 1);
+		if (unknown || !(rt->flags & ROUTE_T_REDIRECTED)) {
+			continue;
 		}
-		route_error = t->res.error;
+		redirected = true;
+		if (rt->named_ks != NULL && rt->named_ks[0] != 0) {
+			if (hash[0] == 0) {
+				snprintf(hash, sizeof(hash), "%016" PRIx64,
+					 sql_digest(sql, n, x->lex_flags, digest, sizeof(digest)));
+			}
+			const char *nl[] = {table, rt->named_ks, ks, hash, c->client_host};
+			metric_add(t->m_named_other, nl, 1);
+		}
 	}
-	if (t->guard != NULL) {
-		/* Without a snapshot yet, destructive DDL is denied: fail closed. */
-		guard_check_lex(t->guard, t->rules, tgt, sql, n, x->lex_flags, &t->st,
-				t->rules ? &t->res : NULL, gd);
+	if (redirected) {
+		t->counts.redirected++;
 	}
-	uint64_t h = sql_digest(sql, n, x->lex_flags, digest, sizeof(digest));
-	snprintf(hash, sizeof(hash), "%016" PRIx64, h);
+}
 
+/* The statement text for the record: verbatim unless a literal must be hidden (then
+ * redacted into the tracer's scratch buffer, which only grows). */
+static json_t *
+stmt_sql_json(struct tracer *t, const char *sql, size_t n, unsigned lex_flags)
+{
+	if (!t->opts.redact_literals && !sql_has_secret(sql, n, lex_flags)) {
+		return json_string_lossy(sql, n);
+	}
+	if (t->scratch_cap < n + 1) {
+		char *p = realloc(t->scratch, n + 1);
+		if (p == NULL) {
+			return json_string("(out of memory)");
+		}
+		t->scratch = p;
+		t->scratch_cap = n + 1;
+	}
+	size_t rn = sql_redact(sql, n, lex_flags, t->opts.redact_literals, t->scratch, n + 1);
+	return json_string_lossy(t->scratch, rn);
+}
+
+/* The partial trace record of the statement just analysed (t->st, t->res). */
+static json_t *
+stmt_record(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt,
+	    const char *sql, size_t n, bool truncated, const struct guard_decision *gd)
+{
+	struct tracer *t = c->t;
+	char digest[SQL_DIGEST_MAX], hash[20];
+	json_t *tables = json_array();
+
+	for (unsigned i = 0; t->rules != NULL && i < t->res.ntables; i++) {
+		json_array_append_new(tables, table_json(c, x, &t->res.tables[i], &t->st));
+	}
+	snprintf(hash, sizeof(hash), "%016" PRIx64,
+		 sql_digest(sql, n, x->lex_flags, digest, sizeof(digest)));
 	json_t *rec = json_object();
 	json_object_set_new(rec, "session", json_integer((json_int_t)c->id));
 	json_object_set_new(rec, "client", json_string_lossy(c->client, strlen(c->client)));
@@ -482,20 +555,14 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	json_object_set_new(rec, "target", x->target_known
 					       ? json_string_lossy(x->target_raw, strlen(x->target_raw))
 					       : json_string("unknown"));
-	json_object_set_new(rec, "tablet_type",
-			    json_string(vt_tablet_type_name(tgt->tablet_type)));
+	json_object_set_new(rec, "tablet_type", json_string(vt_tablet_type_name(tgt->tablet_type)));
 	json_object_set_new(rec, "in_transaction", json_boolean(x->in_tx));
 	json_object_set_new(rec, "command", json_string(x->command));
 	json_object_set_new(rec, "class", json_string(sql_class_name((enum sql_class)t->st.cls)));
 	if (t->st.cls == SQL_CLASS_UNPARSED && t->st.reason != NULL) {
 		json_object_set_new(rec, "unparsed", json_string(t->st.reason));
 	}
-	char *red = malloc(n + 1);
-	if (red != NULL) {
-		size_t rn = sql_redact(sql, n, x->lex_flags, t->opts.redact_literals, red, n + 1);
-		json_object_set_new(rec, "sql", json_string_lossy(red, rn));
-		free(red);
-	}
+	json_object_set_new(rec, "sql", stmt_sql_json(t, sql, n, x->lex_flags));
 	if (truncated) {
 		json_object_set_new(rec, "sql_truncated", json_true());
 	}
@@ -504,11 +571,9 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	json_object_set_new(rec, "tables", tables);
 	json_object_set_new(rec, "rules_generation",
 			    json_integer(t->rules ? (json_int_t)rules_generation(t->rules) : 0));
-	if (route_error != NULL) {
-		json_object_set_new(rec, "route_error", json_string_lossy(route_error, strlen(route_error)));
-		t->counts.route_errors++;
-		const char *cl[] = {sql_class_name((enum sql_class)t->st.cls)};
-		metric_add(t->m_route_err, cl, 1);
+	if (t->rules != NULL && t->res.error != NULL) {
+		json_object_set_new(rec, "route_error",
+				    json_string_lossy(t->res.error, strlen(t->res.error)));
 	}
 	if (gd->verdict != GUARD_ALLOW) {
 		json_object_set_new(rec, "guard", json_pack("{s:s,s:i}", "reason", gd->reason,
@@ -517,54 +582,49 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	return rec;
 }
 
-/* Counters for one finished statement, from its record. */
-static void
-stmt_count(struct tracer *t, struct tracer_conn *c, json_t *rec, const char *verdict)
+/* Resolves and guards sql[0..n), already classified into t->st, counts it, and
+ * returns its partial record (NULL when no trace is written). */
+static json_t *
+stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, size_t n,
+	     bool truncated, struct tstmt *ts, struct guard_decision *gd)
 {
-	const char *cls = json_string_value(json_object_get(rec, "class"));
-	const char *tt = json_string_value(json_object_get(rec, "tablet_type"));
-	const char *digest = json_string_value(json_object_get(rec, "digest_hash"));
-	json_t *tables = json_object_get(rec, "tables");
-	size_t i;
-	json_t *tab;
-	bool redirected = false;
+	struct tracer *t = c->t;
+	const struct vt_target *tgt = conn_target(c, x->target_known ? x->target_raw : "");
 
-	t->counts.statements++;
-	if (json_array_size(tables) == 0) {
-		const char *l[] = {"", tt, cls, ""};
-		metric_add(t->m_stmts, l, 1);
-	}
-	json_array_foreach(tables, i, tab)
-	{
-		const char *reached = json_string_value(json_object_get(tab, "reached"));
-		const char *named = json_string_value(json_object_get(tab, "named"));
-		char ks[VT_NAME_MAX] = "", nks[VT_NAME_MAX] = "";
-		const char *table = reached ? strrchr(reached, '.') : NULL;
-		if (reached != NULL && table != NULL) {
-			snprintf(ks, sizeof(ks), "%.*s", (int)(table - reached), reached);
-			table++;
-		} else {
-			table = named ? (strrchr(named, '.') ? strrchr(named, '.') + 1 : named) : "";
-		}
-		const char *l[] = {table, tt, cls, ks};
-		metric_add(t->m_stmts, l, 1);
-		if (json_is_true(json_object_get(tab, "redirected"))) {
-			redirected = true;
-			const char *dot = named ? strrchr(named, '.') : NULL;
-			if (dot != NULL) {
-				snprintf(nks, sizeof(nks), "%.*s", (int)(dot - named), named);
-				const char *nl[] = {table, nks, ks, digest, c ? c->client_host : ""};
-				metric_add(t->m_named_other, nl, 1);
-			}
+	ts->cls = t->st.cls;
+	memset(gd, 0, sizeof(*gd));
+	if (t->rules != NULL) {
+		route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
+		if (t->res.error != NULL) {
+			const char *cl[] = {sql_class_name((enum sql_class)t->st.cls)};
+			t->counts.route_errors++;
+			metric_add(t->m_route_err, cl, 1);
 		}
 	}
-	if (redirected) {
-		t->counts.redirected++;
+	if (t->guard != NULL) {
+		/* Without a snapshot yet, destructive DDL is denied: fail closed. */
+		guard_check_lex(t->guard, t->rules, tgt, sql, n, x->lex_flags, &t->st,
+				t->rules ? &t->res : NULL, gd);
 	}
-	if (strcmp(verdict, "forwarded") != 0) {
-		const char *gl[] = {verdict, cls, ""};
+	ts->objected = gd->verdict != GUARD_ALLOW;
+	stmt_count_route(c, x, tgt, sql, n);
+	return t->sink != NULL ? stmt_record(c, x, tgt, sql, n, truncated, gd) : NULL;
+}
+
+/* Guard counters, once the command's verdict is final (a denied statement blocks the
+ * whole packet). */
+static void
+cmd_count_verdicts(struct tracer *t, const struct tcmd *cmd)
+{
+	for (unsigned i = 0; i < cmd->n; i++) {
+		const struct tstmt *s = &cmd->s[i];
+		const char *verdict = s->blocked ? "blocked" : s->objected ? "would_block" : NULL;
+		if (verdict == NULL) {
+			continue;
+		}
+		const char *gl[] = {verdict, sql_class_name((enum sql_class)s->cls), ""};
 		metric_add(t->m_guard, gl, 1);
-		if (strcmp(verdict, "blocked") == 0) {
+		if (s->blocked) {
 			t->counts.blocked++;
 		} else {
 			t->counts.would_block++;
@@ -580,7 +640,7 @@ stmt_verdict(const struct tstmt *s)
 	if (s->blocked) {
 		return "blocked";
 	}
-	return json_object_get(s->rec, "guard") != NULL ? "would_block" : "forwarded";
+	return s->objected ? "would_block" : "forwarded";
 }
 
 /* Completes statement i with `result` (owned) and writes it. */
@@ -591,7 +651,8 @@ stmt_finish(struct tcmd *cmd, unsigned i, json_t *result, uint64_t ts_us)
 	char ts[40];
 	const char *verdict = stmt_verdict(s);
 
-	if (s->done) {
+	if (s->done || s->rec == NULL) {
+		s->done = true;
 		json_decref(result);
 		return;
 	}
@@ -606,7 +667,6 @@ stmt_finish(struct tcmd *cmd, unsigned i, json_t *result, uint64_t ts_us)
 	if (cmd->n > 1) {
 		json_object_set_new(s->rec, "statement_index", json_integer(i));
 	}
-	stmt_count(cmd->t, cmd->conn, s->rec, verdict);
 	tracer_emit(cmd->t, s->rec);
 }
 
@@ -766,18 +826,21 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 	struct guard_decision gd;
 	struct tstmt *s = &cmd->s[i];
 
-	s->rec = stmt_analyse(c, x, sql, n, truncated, s, &gd);
 	size_t en;
+
+	sql_classify(sql, n, x->lex_flags, &c->t->st);
 	const char *exec = conn_sql_prepares(c, sql, n, &en);
-	if (exec != sql) {
+	if (exec == sql) {
+		s->rec = stmt_analyse(c, x, sql, n, truncated, s, &gd);
+	} else {
 		/* EXECUTE s: the tables, class and guard verdict are those of the prepared
-		 * text; the record keeps the EXECUTE's own SQL. */
-		json_t *sqlj = json_incref(json_object_get(s->rec, "sql"));
-		json_decref(s->rec);
+		 * text; the record keeps the EXECUTE's own SQL beside it. */
+		sql_classify(exec, en, x->lex_flags, &c->t->st);
 		s->rec = stmt_analyse(c, x, exec, en, false, s, &gd);
-		json_object_set_new(s->rec, "prepared_sql", json_object_get(s->rec, "sql") ?
-					json_incref(json_object_get(s->rec, "sql")) : json_null());
-		json_object_set_new(s->rec, "sql", sqlj);
+		if (s->rec != NULL) {
+			json_object_set(s->rec, "prepared_sql", json_object_get(s->rec, "sql"));
+			json_object_set_new(s->rec, "sql", stmt_sql_json(c->t, sql, n, x->lex_flags));
+		}
 	}
 	ctx_after(x, &c->t->st, tbuf, tlen);
 	if (gd.verdict == GUARD_DENY && c->t->opts.can_block) {
@@ -894,11 +957,13 @@ conn_command(struct tracer_conn *c, const struct wire_conv *wc, const struct wir
 	}
 	w->user = cmd;
 	if (!deny) {
+		cmd_count_verdicts(c->t, cmd);
 		return WIRE_FORWARD;
 	}
 	for (unsigned i = 0; i < cmd->n; i++) {
 		cmd->s[i].blocked = true;
 	}
+	cmd_count_verdicts(c->t, cmd);
 	if (cmd->n > 1) {
 		size_t l = strlen(cmd->block_reason);
 		snprintf(cmd->block_reason + l, sizeof(cmd->block_reason) - l,
