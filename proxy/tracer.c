@@ -42,6 +42,9 @@ struct tracer {
 	size_t scratch_cap;
 	char *out;                           /* serialised record (grows) */
 	size_t out_cap;
+	const struct tracer_conn *tgt_conn;  /* whose target tgt holds: the parse is cached */
+	char tgt_raw[VT_NAME_MAX];           /* per tracer, not per connection: idle sessions */
+	struct vt_target tgt;                /* then cost no parsed-target memory each */
 	struct sql_stmt st;                  /* scratch: the statement being analysed */
 	struct route_result res;             /* scratch: its resolution */
 };
@@ -58,9 +61,6 @@ struct tracer_conn {
 	uint64_t id;
 	char client[80];
 	char client_host[80];                /* client without the port: a metric label */
-	char tgt_raw[VT_NAME_MAX];           /* last target string parsed */
-	struct vt_target tgt;                /* ... and its parse */
-	bool tgt_valid;
 	struct sql_prepare *preps;           /* SQL-level PREPARE name -> text */
 	unsigned npreps;
 };
@@ -155,6 +155,7 @@ void
 tracer_set_opts(struct tracer *t, const struct tracer_opts *opts)
 {
 	t->opts = *opts;
+	t->tgt_conn = NULL; /* the default tablet type may have changed */
 }
 
 void
@@ -333,25 +334,29 @@ tracer_conn_free(struct tracer_conn *c)
 		return;
 	}
 	conn_clear_prepares(c);
+	if (c->t->tgt_conn == c) {
+		c->t->tgt_conn = NULL; /* a new connection may get this address */
+	}
 	free(c);
 }
 
-/* The session target in force, parsed once per change of the raw string. */
+/* The session target in force, parsed again only when the connection or the raw string
+ * differs from the last call's. */
 static const struct vt_target *
 conn_target(struct tracer_conn *c, const char *raw)
 {
+	struct tracer *t = c->t;
 	char err[128];
 
-	if (!c->tgt_valid || strcmp(raw, c->tgt_raw) != 0) {
-		snprintf(c->tgt_raw, sizeof(c->tgt_raw), "%s", raw);
-		if (!vt_target_parse(raw, strlen(raw), c->t->opts.default_tablet_type, &c->tgt, err,
+	if (t->tgt_conn != c || strcmp(raw, t->tgt_raw) != 0) {
+		snprintf(t->tgt_raw, sizeof(t->tgt_raw), "%s", raw);
+		if (!vt_target_parse(raw, strlen(raw), t->opts.default_tablet_type, &t->tgt, err,
 				     sizeof(err))) {
-			vt_target_parse("", 0, c->t->opts.default_tablet_type, &c->tgt, err,
-					sizeof(err));
+			vt_target_parse("", 0, t->opts.default_tablet_type, &t->tgt, err, sizeof(err));
 		}
-		c->tgt_valid = true;
+		t->tgt_conn = c;
 	}
-	return &c->tgt;
+	return &t->tgt;
 }
 
 /* ---- SQL-level PREPARE / EXECUTE --------------------------------------------------- */
