@@ -19,7 +19,7 @@ endif
 # Debian packages the build, the tests and the demo need (installed by `make deps`).
 DEB_PKGS := build-essential pkg-config libevent-dev libjansson-dev libmariadb-dev libpcap-dev \
             libcmocka-dev mariadb-server mariadb-client python3 python3-pymysql python3-nacl tcpdump \
-            clang libclang-rt-14-dev curl procps
+            clang libclang-rt-14-dev curl procps openssl
 BENCH_PKGS := sysbench haproxy tshark percona-toolkit
 
 LIB_SRCS  := $(sort $(wildcard router/*.c) $(filter-out proxy/main.c,$(wildcard proxy/*.c)) \
