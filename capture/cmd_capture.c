@@ -287,11 +287,13 @@ detect_ports(struct cap_run *r)
 	struct pcap_src *s = NULL;
 	struct pcap_src_pkt pk;
 	struct pkt_tcp seg;
+	bool opened;
 	int lt;
 
 	if (strcmp(r->file, "-") != 0) {
 		s = pcap_src_open_file(r->file, NULL, 0, err, sizeof(err));
 	}
+	opened = s != NULL;
 	if (s != NULL) {
 		lt = pcap_src_datalink(s);
 		for (int i = 0; i < CAP_DETECT_PACKETS && pcap_src_next(s, &pk) == PCAP_SRC_OK;
@@ -313,8 +315,11 @@ detect_ports(struct cap_run *r)
 	}
 	if (r->nports == 0) {
 		r->ports[r->nports++] = CAP_DEFAULT_PORT;
-		if (!r->quiet) {
+		if (!r->quiet && opened) {
 			fprintf(stderr, "routetrace capture: no MySQL greeting in the file; port %d\n",
+				CAP_DEFAULT_PORT);
+		} else if (!r->quiet && strcmp(r->file, "-") == 0) {
+			fprintf(stderr, "routetrace capture: standard input without --port: port %d\n",
 				CAP_DEFAULT_PORT);
 		}
 	} else if (!r->quiet) {
@@ -372,7 +377,8 @@ print_summary(struct cap_run *r)
 		fprintf(stderr, "file: %s%s%s\n", r->file, r->read_error[0] ? ": " : "",
 			r->read_error);
 	}
-	capture_print_summary(r->cap, stderr, tc.statements, tc.records_dropped);
+	capture_print_summary(r->cap, stderr, tc.statements, tc.records_dropped,
+			      r->read_error[0] ? r->read_error : NULL);
 	if (tc.would_block > 0) {
 		fprintf(stderr, "guard: %" PRIu64 " statement(s) would have been blocked\n",
 			tc.would_block);

@@ -695,6 +695,9 @@ start_resultset(struct wire_conv *c, struct pend *e, const struct framer *f)
 	e->left = (uint32_t)n;
 	e->rs = true;
 	e->rows = 0;
+	/* MariaDB cache metadata: a flag byte follows the count; 0 = no column definitions */
+	if ((c->caps & WIRE_CAP_MARIADB_CACHE_METADATA) && off < f->have && f->buf[off] == 0)
+		e->st = deprecate_eof(c) ? RS_ROWS : RS_COL_EOF;
 	return true;
 }
 

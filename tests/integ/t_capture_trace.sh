@@ -37,11 +37,11 @@ REPLACE INTO sourcekeyspace.t1 VALUES (1, 'one'), (2, 'two');
 REPLACE INTO sourcekeyspace.t2 VALUES (1, 'one');
 SQL
 
-# tcpdump_start PCAP PORT / tcpdump_stop: loopback capture with a big kernel buffer
+# tcpdump_start PCAP PORT / tcpdump_stop: loopback capture (TCPDUMP_IF=any: Linux cooked) with a big kernel buffer
 # (the default one drops packets of a large result); sets TCPDUMP_DROPS.
 tcpdump_start() {
 	local log=$1.log
-	tcpdump -i lo -U --immediate-mode -B 131072 -n -s 262144 -w "$1" "tcp port $2" 2>"$log" &
+	tcpdump -i "${TCPDUMP_IF:-lo}" -U --immediate-mode -B 131072 -n -s 262144 -w "$1" "tcp port $2" 2>"$log" &
 	TCPDUMP_PID=$!
 	for _ in $(seq 100); do grep -q "listening on" "$log" 2>/dev/null && return 0; sleep 0.05; done
 	return 1
@@ -85,6 +85,16 @@ rt_check "direct: every statement (CLI, multi-statement, USE, error, ${W##*/} bi
 rt_match "direct: records carry source capture" '"source":"capture"' "$(head -c 100000 "$tmp/direct.trace")"
 rt_match "direct: summary verdict complete" '^verdict: complete' "$(cat "$tmp/direct.err")"
 expect_counter direct direct "wire anomalies" 0
+
+# the same workload seen through Linux cooked capture (tcpdump -i any: SLL2 link type)
+if TCPDUMP_IF=any tcpdump_start "$tmp/any.pcap" "$MYSQL_PORT"; then
+	$tool workload 127.0.0.1 "$MYSQL_PORT" "$tmp/any.expect.json"
+	tcpdump_stop "$tmp/any.pcap"
+fi
+capture any "$tmp/any.pcap"
+rt_match "cooked capture (-i any): link type SLL2" 'SLL2|cooked' "$(tcpdump -r "$tmp/any.pcap" -c 1 2>&1 | head -1)"
+rt_check "cooked capture (-i any): every statement once, right class/target/tables/result" \
+	$tool check-trace "$tmp/any.trace" "$tmp/any.expect.json"
 
 # ---- doctored copies --------------------------------------------------------------------
 $tool doctor "$W" "$tmp/ng.pcapng" pcapng "$MYSQL_PORT" >/dev/null
@@ -144,6 +154,7 @@ head -c $((size / 2 + 7)) "$W" >"$tmp/cut.pcap"
 capture cut "$tmp/cut.pcap"
 rt_eq "truncated pcap: exit status 0 (what was read is traced)" 0 "$CAP_RC"
 rt_match "truncated pcap: the summary names the read error" 'read error|truncated' "$(cat "$tmp/cut.err")"
+rt_match "truncated pcap: verdict says incomplete" '^verdict: INCOMPLETE: the input ended early' "$(cat "$tmp/cut.err")"
 rt_match "truncated pcap: statements before the cut traced" '"class":"select"' "$(cat "$tmp/cut.trace")"
 
 for kind in garbage_link hostile_tcp notmysql_bytes; do
@@ -162,6 +173,8 @@ rt_match "garbage link layer: frames counted as skipped" 'skipped 300[0-9]' "$(c
 rt_match "hostile TCP: overlaps/out-of-order counted as gaps or not MySQL" \
 	'(reassembly gaps +[1-9])|(not-MySQL flows +[1-9])' "$(cat "$tmp/hostile_tcp.err")"
 rt_match "bytes that are not MySQL: counted" 'not-MySQL flows +1' "$(cat "$tmp/notmysql_bytes.err")"
+capture wrongport "$W" --port 9
+rt_match "wrong --port: the verdict says nothing was seen" '^verdict: NOTHING SEEN' "$(cat "$tmp/wrongport.err")"
 printf 'this is not a capture file\n' >"$tmp/text.pcap"
 rt_check_fails "not a pcap file: clean error exit" "$RT_BIN" capture -r "$tmp/text.pcap"
 
