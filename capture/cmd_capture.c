@@ -656,22 +656,7 @@ cap_apply_config(struct cap_run *r, int argc, char **argv)
 	}
 	c = r->cfg;
 	log_set_level(c->log_level);
-	o->rules = c->rules[0] ? c->rules : NULL;
-	o->rules_vschema = c->rules_vschema[0] ? c->rules_vschema : NULL;
-	o->rules_poll_ms = (uint32_t)c->rules_poll_ms;
-	o->rules_timeout_ms = (uint32_t)c->rules_timeout_ms;
-	o->trace = c->trace[0] ? c->trace : NULL;
-	o->trace_queue_bytes = (size_t)c->trace_queue_bytes;
-	o->redact_literals = c->redact_literals;
-	o->admin = c->admin[0] ? c->admin : NULL;
-	o->guard = c->guard == 2 ? GUARD_BLOCK : c->guard == 1 ? GUARD_WARN : GUARD_OFF;
-	o->default_tablet_type = c->default_tablet_type == 2   ? VT_TT_RDONLY
-				 : c->default_tablet_type == 1 ? VT_TT_REPLICA
-							       : VT_TT_PRIMARY;
-	o->n_guard_allow = 0;
-	for (unsigned i = 0; i < c->n_guard_allow && i < RUNTIME_MAX_ALLOW; i++) {
-		o->guard_allow[o->n_guard_allow++] = c->guard_allow[i];
-	}
+	runtime_opts_from_cfg(c, o);
 	return cap_parse_args(r, argc, argv) < 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include "proxy/admin.h"
 #include "proxy/clock.h"
+#include "proxy/config.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/mirror.h"
@@ -366,6 +367,29 @@ runtime_start_admin(struct runtime *rt, const char *addr, char *err, size_t errl
 	admin_route(rt->admin, "/rules", page_rules, rt);
 	log_info("admin: http://%s/ (/metrics /stats /rules /health)", addr);
 	return true;
+}
+
+void
+runtime_opts_from_cfg(const struct cfg *c, struct runtime_opts *o)
+{
+	static const enum guard_mode guard_of[] = {GUARD_OFF, GUARD_WARN, GUARD_BLOCK};
+	static const enum vt_tablet_type tt_of[] = {VT_TT_PRIMARY, VT_TT_REPLICA, VT_TT_RDONLY};
+
+	o->rules = c->rules[0] ? c->rules : NULL;
+	o->rules_vschema = c->rules_vschema[0] ? c->rules_vschema : NULL;
+	o->rules_poll_ms = (uint32_t)c->rules_poll_ms;
+	o->rules_timeout_ms = (uint32_t)c->rules_timeout_ms;
+	o->trace = c->trace[0] ? c->trace : NULL;
+	o->trace_queue_bytes = (size_t)c->trace_queue_bytes;
+	o->redact_literals = c->redact_literals;
+	o->admin = c->admin[0] ? c->admin : NULL;
+	o->guard = guard_of[c->guard >= 0 && c->guard <= 2 ? c->guard : 2];
+	o->default_tablet_type =
+		tt_of[c->default_tablet_type >= 0 && c->default_tablet_type <= 2 ? c->default_tablet_type : 0];
+	o->n_guard_allow = 0;
+	for (unsigned i = 0; i < c->n_guard_allow && i < RUNTIME_MAX_ALLOW; i++) {
+		o->guard_allow[o->n_guard_allow++] = c->guard_allow[i];
+	}
 }
 
 struct runtime *

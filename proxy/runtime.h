@@ -16,6 +16,7 @@
 #include "router/guard.h"
 #include "router/target.h"
 
+struct cfg;
 struct event_base;
 struct runtime;
 struct tracer;
@@ -40,6 +41,10 @@ struct runtime_opts {
 	size_t n_guard_allow;
 	enum vt_tablet_type default_tablet_type;
 };
+
+/* Fills o from a loaded config's rules, trace, admin and guard keys (source and
+ * can_block are left as they are).  o's strings borrow from c. */
+void runtime_opts_from_cfg(const struct cfg *c, struct runtime_opts *o);
 
 /* Starts the sink, the mirror (its first fetch runs when the loop runs) and the admin
  * server.  NULL with a reason in err (trace file, admin address, rules spec). */
