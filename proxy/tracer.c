@@ -94,7 +94,7 @@ tracer_register_metrics(struct tracer *t)
 	static const char *const stmt_l[] = {"table", "tablet_type", "class", "keyspace"};
 	static const char *const named_l[] = {"table", "named_keyspace", "reached_keyspace",
 					      "digest", "client"};
-	static const char *const guard_l[] = {"verdict", "class", "keyspace"};
+	static const char *const guard_l[] = {"verdict", "class"};
 	static const char *const err_l[] = {"class"};
 
 	if (t->metrics == NULL) {
@@ -110,7 +110,7 @@ tracer_register_metrics(struct tracer *t)
 		"these break when the rules are removed at MoveTables Complete",
 		METRIC_COUNTER, 5, named_l);
 	t->m_guard = metrics_family(t->metrics, "routetrace_guard_decisions_total",
-				    "DDL guard decisions that were not 'allow'", METRIC_COUNTER, 3,
+				    "DDL guard decisions that were not 'allow'", METRIC_COUNTER, 2,
 				    guard_l);
 	t->m_route_err = metrics_family(t->metrics, "routetrace_route_errors_total",
 					"Statements vtgate would refuse to plan under the mirrored rules",
@@ -627,7 +627,7 @@ cmd_count_verdicts(struct tracer *t, const struct tcmd *cmd)
 		if (verdict == NULL) {
 			continue;
 		}
-		const char *gl[] = {verdict, sql_class_name((enum sql_class)s->cls), ""};
+		const char *gl[] = {verdict, sql_class_name((enum sql_class)s->cls)};
 		metric_add(t->m_guard, gl, 1);
 		if (s->blocked) {
 			t->counts.blocked++;
