@@ -34,6 +34,10 @@ TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
+# Keep objects that pattern rules make on the way (test and fuzz objects): no rebuild
+# of the fuzz library at every `make test`.
+.SECONDARY:
+
 .PHONY: all deps bench-deps test check unit integ sanitize demo bench fuzz fuzz-smoke clean lint FORCE
 
 all: $(BUILD)/routetrace $(TOOL_BINS)
