@@ -196,12 +196,12 @@ def main():
             except pymysql.MySQLError as e:
                 fail("%s: safe DDL passes" % state, str(e))
         conn.close()
-    # the trace says blocked, with the reason
+    # the trace says blocked, with the reason (stopping the proxy flushes its trace)
+    proxy.stop()
     recs = [json.loads(l) for l in open(trace) if '"verdict"' in l]
     blocked = [r for r in recs if r["verdict"] == "blocked"]
     check("blocked statements traced", len(blocked) >= len(DANGEROUS) * len(RULED_STATES), str(len(blocked)))
     check("blocked records carry the reason", all(r["result"].get("error") == 1105 for r in blocked))
-    proxy.stop()
 
     # warn mode: forwarded, traced would_block
     install_rules(rules, "01-created")

@@ -84,8 +84,15 @@ class Harness:
             time.sleep(0.02)
         return took, None
 
-    def events(self, name):
-        return [r for r in self.records() if r.get("event") == name]
+    def events(self, name, wait=2.0):
+        """Records of an event; waits up to `wait` s for at least one (the trace writer
+        flushes every 20 ms, on its own thread)."""
+        t0 = time.time()
+        while True:
+            ev = [r for r in self.records() if r.get("event") == name]
+            if ev or time.time() - t0 >= wait:
+                return ev
+            time.sleep(0.02)
 
     def stop(self):
         if self.conn:
