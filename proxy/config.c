@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "proxy/fileio.h"
+
 /* Value types.  ENUM fields are `int`-sized enums (index into choices), STR fields are
  * `char [CFG_STR_MAX]`, BOOL fields are `bool`. */
 enum cfg_type {
@@ -390,36 +392,6 @@ set_from_json(struct cfg *c, const struct cfg_key *k, json_t *v, char *err, size
 	}
 }
 
-static char *
-read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long sz;
-
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || sz > (1L << 24) ||
-	    fseek(f, 0, SEEK_SET) != 0) {
-		snprintf(err, errlen, "%s: cannot size the file (or over 16 MiB)", path);
-		goto out;
-	}
-	buf = malloc((size_t)sz + 1);
-	if (buf == NULL || fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-		snprintf(err, errlen, "%s: read failed", path);
-		free(buf);
-		buf = NULL;
-		goto out;
-	}
-	buf[sz] = '\0';
-	*len = (size_t)sz;
-out:
-	fclose(f);
-	return buf;
-}
-
 static bool
 apply_file(struct cfg *c, const char *path, char *err, size_t errlen)
 {
@@ -432,7 +404,7 @@ apply_file(struct cfg *c, const char *path, char *err, size_t errlen)
 	bool ok = false;
 	char *text;
 
-	text = read_file(path, &len, err, errlen);
+	text = fileio_read(path, 1u << 24, &len, err, errlen);
 	if (text == NULL)
 		return false;
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -14,6 +14,7 @@
 #include "proxy/admin.h"
 #include "proxy/clock.h"
 #include "proxy/config.h"
+#include "proxy/fileio.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/mirror.h"
@@ -140,25 +141,6 @@ runtime_refresh(struct runtime *rt)
 
 /* ---- rules ------------------------------------------------------------------------- */
 
-static char *
-read_small_file(const char *path, size_t *n, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: cannot open", path);
-		return NULL;
-	}
-	buf = malloc(RUNTIME_VSCHEMA_MAX + 1);
-	if (buf != NULL) {
-		*n = fread(buf, 1, RUNTIME_VSCHEMA_MAX, f);
-		buf[*n] = 0;
-	}
-	fclose(f);
-	return buf;
-}
-
 static bool
 runtime_on_bytes(void *ctx, const char *data, size_t len, const char *origin, char *err,
 		 size_t errlen)
@@ -168,7 +150,7 @@ runtime_on_bytes(void *ctx, const char *data, size_t len, const char *origin, ch
 
 	if (rt->vschema_path != NULL) {
 		size_t vn = 0;
-		char *vs = read_small_file(rt->vschema_path, &vn, err, errlen);
+		char *vs = fileio_read(rt->vschema_path, RUNTIME_VSCHEMA_MAX, &vn, err, errlen);
 		if (vs == NULL) {
 			goto rejected;
 		}
