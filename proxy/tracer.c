@@ -446,12 +446,21 @@ struct stmt_ctx {
 	const char *user;
 };
 
+/* An unqualified name in a session whose target capture never saw: where it goes is
+ * unknown, and nothing is guessed. */
+static bool
+tref_target_unknown(const struct stmt_ctx *x, const struct sql_stmt *st,
+		    const struct route_table *rt)
+{
+	return !x->target_known && st->tables[rt->tref].qual.len == 0;
+}
+
 static json_t *
 table_json(const struct tracer_conn *c, const struct stmt_ctx *x, const struct route_table *rt,
 	   const struct sql_stmt *st)
 {
 	char named[2 * VT_NAME_MAX], reached[2 * VT_NAME_MAX];
-	bool unknown = !x->target_known && st->tables[rt->tref].qual.len == 0;
+	bool unknown = tref_target_unknown(x, st, rt);
 
 	(void)c;
 	route_named_str(rt, named, sizeof(named));
@@ -496,7 +505,7 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 	}
 	for (unsigned i = 0; i < t->res.ntables; i++) {
 		const struct route_table *rt = &t->res.tables[i];
-		bool unknown = !x->target_known && t->st.tables[rt->tref].qual.len == 0;
+		bool unknown = tref_target_unknown(x, &t->st, rt);
 		const char *table = rt->reached_table && !unknown ? rt->reached_table : rt->table;
 		const char *ks = rt->reached_ks && !unknown ? rt->reached_ks : "";
 		const char *l[] = {table, tt, cls, ks};
@@ -760,7 +769,8 @@ tracer_block_message(const void *user, char *buf, size_t len)
 	if (cmd == NULL || len == 0) {
 		return 0;
 	}
-	return (size_t)snprintf(buf, len, "%s", cmd->block_reason) < len ? strlen(buf) : len - 1;
+	snprintf(buf, len, "%s", cmd->block_reason);
+	return strlen(buf);
 }
 
 /* ---- commands ------------------------------------------------------------------- */

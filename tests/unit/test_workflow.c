@@ -76,6 +76,30 @@ expect_wf(json_t *rec, const char *table, const char *step, const char *p, const
 #define T "targetkeyspace"
 #define ARROW " \xe2\x86\x92 "
 
+/* Steps through the states in order, one change record per state (rec[i]). */
+static void
+walk(struct workflow_memory *m, const char *const *states, int n, json_t **rec)
+{
+	struct rules *prev = NULL;
+
+	for (int i = 0; i < n; i++) {
+		struct rules *r = load(states[i]);
+		rec[i] = json_object();
+		workflow_describe_change(m, prev, r, rec[i]);
+		rules_unref(prev);
+		prev = r;
+	}
+	rules_unref(prev);
+}
+
+static void
+drop(json_t **rec, int n)
+{
+	for (int i = 0; i < n; i++) {
+		json_decref(rec[i]);
+	}
+}
+
 /* Forward path: before -> created -> rdonly -> replica -> switched -> completed. */
 static void
 test_forward_cutover(void **state)
@@ -84,17 +108,9 @@ test_forward_cutover(void **state)
 	struct workflow_memory *m = workflow_memory_new();
 	const char *states[] = {"00-before", "01-created", "02-rdonly-switched", "03-replica-switched",
 				"04-switched", "06-completed"};
-	struct rules *prev = NULL;
 	json_t *rec[6];
 
-	for (int i = 0; i < 6; i++) {
-		struct rules *r = load(states[i]);
-		rec[i] = json_object();
-		workflow_describe_change(m, prev, r, rec[i]);
-		rules_unref(prev);
-		prev = r;
-	}
-	rules_unref(prev);
+	walk(m, states, 6, rec);
 	assert_int_equal(json_array_size(json_object_get(rec[0], "workflows")), 0);
 	expect_wf(rec[1], "t1", "created", S, S, S);
 	assert_true(has_line(rec[1], "changes", "targetkeyspace.t1: (none)" ARROW S ".t1"));
@@ -109,9 +125,7 @@ test_forward_cutover(void **state)
 	assert_true(has_line(rec[4], "moved", "t1@primary: " S ARROW T));
 	assert_true(has_line(rec[4], "changes", "targetkeyspace.t1: " S ".t1" ARROW "(deleted)"));
 	expect_wf(rec[5], "t1", "completed", T, T, T);
-	for (int i = 0; i < 6; i++) {
-		json_decref(rec[i]);
-	}
+	drop(rec, 6);
 	workflow_memory_free(m);
 }
 
@@ -122,23 +136,13 @@ test_reverse_and_cancel(void **state)
 	(void)state;
 	struct workflow_memory *m = workflow_memory_new();
 	const char *states[] = {"01-created", "04-switched", "05-reversed", "07-cancelled"};
-	struct rules *prev = NULL;
 	json_t *rec[4];
 
-	for (int i = 0; i < 4; i++) {
-		struct rules *r = load(states[i]);
-		rec[i] = json_object();
-		workflow_describe_change(m, prev, r, rec[i]);
-		rules_unref(prev);
-		prev = r;
-	}
-	rules_unref(prev);
+	walk(m, states, 4, rec);
 	expect_wf(rec[2], "t1", "reversed", S, S, S);
 	assert_true(has_line(rec[2], "moved", "t1@rdonly: " T ARROW S));
 	expect_wf(rec[3], "t2", "cancelled", S, S, S);
-	for (int i = 0; i < 4; i++) {
-		json_decref(rec[i]);
-	}
+	drop(rec, 4);
 	workflow_memory_free(m);
 }
 
