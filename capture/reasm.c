@@ -210,7 +210,9 @@ half_check_fin(struct half *h)
 {
 	if (h->fin_seen && !h->fin_done && SEQ_GEQ(h->next, h->fin_seq)) {
 		h->fin_done = true;
-		h->next = h->fin_seq + 1;
+		if (SEQ_GT(h->fin_seq + 1, h->next)) { /* never backwards: the hole list relies on it */
+			h->next = h->fin_seq + 1;
+		}
 	}
 }
 
@@ -274,6 +276,31 @@ half_drain(struct reasm *r, struct half *h, uint64_t ts)
 		held_pop(r, h);
 	}
 	half_check_fin(h);
+}
+
+/* A FIN ends the stream: bytes held past it were never sent by a real peer. */
+static void
+half_drop_past_fin(struct reasm *r, struct half *h)
+{
+	struct held **pp = &h->head, *x;
+	uint32_t cut;
+
+	while ((x = *pp) != NULL) {
+		if (SEQ_GEQ(x->seq, h->fin_seq)) {
+			*pp = x->next;
+			r->st.after_fin_bytes += x->len;
+			stat_held(r, h->flow, -(long long)x->len, -1);
+			free(x);
+			continue;
+		}
+		if (SEQ_GT(x->seq + x->len, h->fin_seq)) {
+			cut = x->seq + x->len - h->fin_seq;
+			x->len -= cut;
+			r->st.after_fin_bytes += cut;
+			stat_held(r, h->flow, -(long long)cut, 0);
+		}
+		pp = &x->next;
+	}
 }
 
 /* Gives up the bytes between next and `target` (gap), then delivers what follows. */
@@ -446,7 +473,11 @@ flush_oldest_hole(struct reasm *r, const struct reasm_flow *cur, uint64_t ts)
 	struct half *h = r->holes_head;
 	uint32_t t;
 
-	if (h == NULL || !half_target(h, &t)) {
+	if (h == NULL) {
+		return;
+	}
+	if (!half_target(h, &t)) { /* resolved since it was listed (a drain reached its FIN) */
+		holes_unlink(r, h);
 		return;
 	}
 	half_skip_to(r, h, t, ts);
@@ -584,10 +615,16 @@ half_data(struct reasm *r, struct half *h, uint32_t seq, const uint8_t *p, uint3
 {
 	uint32_t start = h->next, d, n, lim;
 
+	if (h->fin_seen && SEQ_GT(seq + seg_len, h->fin_seq)) { /* nothing follows a FIN */
+		d = SEQ_GT(h->fin_seq, seq) ? h->fin_seq - seq : 0;
+		r->st.after_fin_bytes += seg_len - d;
+		seg_len = d;
+		len = len < d ? len : d;
+	}
 	if (SEQ_GT(seq, h->next)) {
 		r->st.ooo_segments++;
 	}
-	for (;;) {
+	while (seg_len > 0) {
 		if (SEQ_LT(seq, h->next)) { /* already delivered: drop that part */
 			d = h->next - seq;
 			r->st.retrans_bytes += d < seg_len ? d : seg_len;
@@ -632,6 +669,7 @@ half_data(struct reasm *r, struct half *h, uint32_t seq, const uint8_t *p, uint3
 				r->st.overlap_conflicts++;
 			}
 			half_drain(r, h, ts);
+			half_sync_holes(r, h, true, ts); /* make_room may walk the list next */
 		}
 	}
 	half_check_fin(h);
@@ -694,6 +732,7 @@ flow_segment(struct reasm *r, struct reasm_flow *f, enum reasm_dir dir,
 	if ((seg->flags & PKT_TCP_FIN) && h->init && !h->fin_seen) {
 		h->fin_seen = true;
 		h->fin_seq = dseq + (uint32_t)seg->seg_len;
+		half_drop_past_fin(r, h);
 		if (f->ignore) {
 			h->fin_done = true;
 		}

@@ -85,6 +85,7 @@ struct reasm_stats {
 	uint64_t ooo_segments;      /* segments that arrived ahead of a hole */
 	uint64_t retrans_bytes;     /* bytes already delivered or held that came again */
 	uint64_t overlap_conflicts; /* overlaps whose bytes differed from the first seen */
+	uint64_t after_fin_bytes;   /* bytes past the FIN of their direction (dropped) */
 	uint64_t gaps;              /* gap callbacks */
 	uint64_t gap_bytes;         /* bytes they reported lost */
 	uint64_t ignored_bytes;     /* bytes of flows the glue set to ignore */

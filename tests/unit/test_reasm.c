@@ -418,6 +418,41 @@ test_fin_out_of_order(void **state)
 	fx_free(x);
 }
 
+/* Bytes past a FIN (hostile or corrupt capture) are dropped, whether they were held before
+ * the FIN arrived or arrive after it; the stream ends at the FIN and the flow still closes.
+ * Found by fuzz_reasm: a drain that reached the FIN used to move `next` backwards and leave a
+ * stale hole entry that make_room spun on forever. */
+static void
+test_bytes_past_fin(void **state)
+{
+	struct reasm_limits lim = {0};
+	struct fx *x;
+	uint8_t d[744];
+	size_t i;
+
+	(void)state;
+	lim.total_hold_bytes = 128;
+	x = fx_new_lim(&lim);
+	for (i = 0; i < sizeof(d); i++) {
+		d[i] = (uint8_t)('a' + i % 26);
+	}
+	handshake(x, CISN, SISN);
+	send_seg(x, C2S, CISN + 100, SISN + 1, A, "held", 4);
+	assert_int_equal(stats(x).held_bytes_now, 4);
+	send_seg(x, C2S, CISN + 4, SISN + 1, A | PKT_TCP_FIN, NULL, 0); /* 3 bytes, then FIN */
+	assert_int_equal(stats(x).held_bytes_now, 0);
+	send_seg(x, C2S, CISN + 256, SISN + 1, A, "xyz", 3);
+	assert_int_equal(stats(x).held_bytes_now, 0);
+	send_seg(x, C2S, CISN, SISN + 1, A, d, sizeof(d)); /* from the SYN's number, far past the FIN */
+	assert_stream(flow1(x), C2S, d + 1, 3);
+	assert_int_equal(stats(x).after_fin_bytes, 4 + 3 + (sizeof(d) - 4));
+	assert_int_equal(flow1(x)->gaps[C2S], 0);
+	send_seg(x, S2C, SISN + 1, CISN + 5, A | PKT_TCP_FIN, NULL, 0);
+	assert_int_equal(flow1(x)->closed, 1);
+	assert_int_equal(flow1(x)->why, REASM_CLOSE_FIN);
+	fx_free(x);
+}
+
 static void
 test_wraparound(void **state)
 {
@@ -807,6 +842,7 @@ main(void)
 		cmocka_unit_test(test_gap_peer_acked),
 		cmocka_unit_test(test_rst_closes_after_data),
 		cmocka_unit_test(test_fin_out_of_order),
+		cmocka_unit_test(test_bytes_past_fin),
 		cmocka_unit_test(test_wraparound),
 		cmocka_unit_test(test_midstream),
 		cmocka_unit_test(test_hold_limit_gap),
