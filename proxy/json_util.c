@@ -48,6 +48,9 @@ json_string_lossy(const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, bad = 0;
 
+	while (i < n && p[i] < 0x80 && p[i] != 0) { /* the usual case: plain ASCII */
+		i++;
+	}
 	while (i < n) {
 		size_t l = utf8_seq_len(p + i, n - i);
 		if (l == 0 || p[i] == 0) {

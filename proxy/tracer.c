@@ -24,6 +24,29 @@
 #include "router/workflow.h"
 
 #define TRACER_MAX_SQL_PREPARES 256 /* SQL-level PREPARE names remembered per connection */
+#define TRACER_FRAG_SLOTS 256       /* statement shapes whose record text is kept */
+
+/* A piece of a record's text: the members of a JSON object as jansson wrote them,
+ * without the braces.  Immutable once made, shared by reference. */
+struct jfrag {
+	unsigned refs;
+	size_t len;
+	char text[];
+};
+
+/* The record members a statement shape always gets the same (see stmt_frag). */
+struct stmt_slot {
+	uint64_t key;                 /* 0 = empty */
+	uint64_t digest_hash;
+	uint64_t rules_gen;
+	const char *command;
+	uint8_t cls;
+	uint8_t tablet_type;
+	bool in_tx;
+	bool target_known;
+	char target[VT_NAME_MAX];
+	struct jfrag *frag;
+};
 
 struct tracer {
 	struct tracer_opts opts;
@@ -47,6 +70,14 @@ struct tracer {
 	struct vt_target tgt;                /* then cost no parsed-target memory each */
 	struct sql_stmt st;                  /* scratch: the statement being analysed */
 	struct route_result res;             /* scratch: its resolution */
+	bool digest_done;                    /* scratch: its digest, made on first use */
+	uint64_t digest_hash;
+	char digest[SQL_DIGEST_MAX];
+	struct jconst {                      /* JSON strings of our own static names */
+		const char *name;
+		json_t *j;
+	} jconst[64];
+	struct stmt_slot *frags;             /* TRACER_FRAG_SLOTS statement fragments */
 };
 
 struct sql_prepare {
@@ -63,11 +94,16 @@ struct tracer_conn {
 	char client_host[80];                /* client without the port: a metric label */
 	struct sql_prepare *preps;           /* SQL-level PREPARE name -> text */
 	unsigned npreps;
+	struct jfrag *frag;                  /* session, client, user, target, source */
+	char *frag_user;                     /* ... as of this user and target */
+	char *frag_target;                   /* (NULL: target unknown) */
 };
 
 /* One statement of a command, between the command and its result. */
 struct tstmt {
-	json_t *rec;          /* the partial record (owned) */
+	json_t *rec;          /* the members of the record proper to this run (owned) */
+	struct jfrag *conn_f; /* ... and those of its session and of its shape (refs) */
+	struct jfrag *stmt_f;
 	uint8_t cls;          /* enum sql_class */
 	bool objected;        /* the guard did not say allow */
 	bool blocked;
@@ -85,6 +121,8 @@ struct tcmd {
 	char block_reason[512];
 	struct tstmt s[];
 };
+
+static void jfrag_unref(struct jfrag *f);
 
 /* ---- setup ------------------------------------------------------------------------- */
 
@@ -146,6 +184,13 @@ tracer_free(struct tracer *t)
 	rules_unref(t->rules);
 	guard_policy_free(t->guard);
 	workflow_memory_free(t->wf);
+	for (size_t i = 0; i < sizeof(t->jconst) / sizeof(t->jconst[0]); i++) {
+		json_decref(t->jconst[i].j);
+	}
+	for (size_t i = 0; t->frags != NULL && i < TRACER_FRAG_SLOTS; i++) {
+		jfrag_unref(t->frags[i].frag);
+	}
+	free(t->frags);
 	free(t->scratch);
 	free(t->out);
 	free(t);
@@ -185,6 +230,84 @@ tracer_get_counts(const struct tracer *t, struct tracer_counts *out)
 
 /* ---- writing records --------------------------------------------------------------- */
 
+/* Records are built from many small values; most of them repeat from one record to the
+ * next.  Those are made once and shared (jansson values are reference counted), and
+ * our own keys skip jansson's UTF-8 check: the record costs fewer allocations and
+ * scans, and its text is unchanged. */
+static inline void
+jset(json_t *obj, const char *key, json_t *value)
+{
+	json_object_set_new_nocheck(obj, key, value);
+}
+
+/* A new reference to the JSON string of `name`, one of our static ASCII names (class,
+ * tablet type, role, verdict, command, source): cached by address. */
+static json_t *
+jconst(struct tracer *t, const char *name)
+{
+	const size_t n = sizeof(t->jconst) / sizeof(t->jconst[0]);
+	size_t i = ((uintptr_t)name >> 3) % n;
+
+	for (size_t k = 0; k < n; k++, i = (i + 1) % n) {
+		if (t->jconst[i].name == name) {
+			return json_incref(t->jconst[i].j);
+		}
+		if (t->jconst[i].name == NULL) {
+			t->jconst[i].j = json_string_nocheck(name);
+			t->jconst[i].name = t->jconst[i].j ? name : NULL;
+			return json_incref(t->jconst[i].j);
+		}
+	}
+	return json_string_nocheck(name); /* table full: not cached */
+}
+
+/* The members of obj as text (obj is released); NULL if it has none or on failure. */
+static struct jfrag *
+jfrag_of(json_t *obj)
+{
+	size_t n = obj ? json_dumpb(obj, NULL, 0, JSON_COMPACT) : 0;
+	struct jfrag *f = n > 2 ? malloc(sizeof(*f) + n) : NULL;
+
+	if (f != NULL && json_dumpb(obj, f->text, n, JSON_COMPACT) == n) {
+		f->refs = 1;
+		f->len = n - 2;
+		memmove(f->text, f->text + 1, f->len);
+	} else {
+		free(f);
+		f = NULL;
+	}
+	json_decref(obj);
+	return f;
+}
+
+static struct jfrag *
+jfrag_ref(struct jfrag *f)
+{
+	if (f != NULL) {
+		f->refs++;
+	}
+	return f;
+}
+
+static void
+jfrag_unref(struct jfrag *f)
+{
+	if (f != NULL && --f->refs == 0) {
+		free(f);
+	}
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+static void
+hex64(uint64_t v, char out[17])
+{
+	for (int i = 15; i >= 0; i--, v >>= 4) {
+		out[i] = hexdig[v & 15];
+	}
+	out[16] = 0;
+}
+
 /* RFC 3339 with microseconds.  The date and time part is formatted once per second
  * (one thread: the event loop). */
 static void
@@ -200,37 +323,74 @@ ts_rfc3339(uint64_t ts_us, char *buf, size_t len)
 		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
 		cached_sec = sec;
 	}
-	snprintf(buf, len, "%s.%06uZ", cached, (unsigned)(ts_us % 1000000));
+	size_t n = strlen(cached);
+	unsigned frac = (unsigned)(ts_us % 1000000);
+
+	if (len < n + 9) {
+		snprintf(buf, len, "%s", cached);
+		return;
+	}
+	memcpy(buf, cached, n);
+	buf[n] = '.';
+	for (int i = 6; i >= 1; i--, frac /= 10) {
+		buf[n + (size_t)i] = (char)('0' + frac % 10);
+	}
+	buf[n + 7] = 'Z';
+	buf[n + 8] = 0;
+}
+
+/* Writes one line: the members of rec, then those of the fragments a and b (either may
+ * be NULL), as one JSON object.  The text goes through a buffer kept across records: no
+ * allocation per line once it has grown to the longest record. */
+static void
+tracer_emit_parts(struct tracer *t, json_t *rec, const struct jfrag *a, const struct jfrag *b)
+{
+	const struct jfrag *parts[2] = {a, b};
+	size_t extra = 1, n;
+
+	if (t->sink == NULL) {
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		extra += parts[i] ? parts[i]->len + 1 : 0;
+	}
+	n = json_dumpb(rec, t->out, t->out_cap, JSON_COMPACT);
+	if (n + extra > t->out_cap) {
+		char *p = realloc(t->out, n + extra);
+		if (p == NULL) {
+			t->counts.records_dropped++;
+			return;
+		}
+		t->out = p;
+		t->out_cap = n + extra;
+		n = json_dumpb(rec, t->out, t->out_cap, JSON_COMPACT);
+	}
+	if (n < 2) {
+		return;
+	}
+	bool empty = n == 2; /* "{}" */
+	n--;                 /* the closing brace: the fragments go before it */
+	for (int i = 0; i < 2; i++) {
+		if (parts[i] != NULL) {
+			if (!empty) {
+				t->out[n++] = ',';
+			}
+			memcpy(t->out + n, parts[i]->text, parts[i]->len);
+			n += parts[i]->len;
+			empty = false;
+		}
+	}
+	t->out[n++] = '}';
+	t->counts.records++;
+	if (!trace_sink_write(t->sink, t->out, n)) {
+		t->counts.records_dropped++;
+	}
 }
 
 static void
 tracer_emit(struct tracer *t, json_t *rec)
 {
-	const size_t flags = JSON_COMPACT;
-	size_t n;
-
-	if (t->sink == NULL) {
-		return;
-	}
-	/* Serialised into a buffer kept across records: no allocation per line once it
-	 * has grown to the longest record. */
-	n = json_dumpb(rec, t->out, t->out_cap, flags);
-	if (n > t->out_cap) {
-		char *p = realloc(t->out, n);
-		if (p == NULL) {
-			return;
-		}
-		t->out = p;
-		t->out_cap = n;
-		n = json_dumpb(rec, t->out, t->out_cap, flags);
-	}
-	if (n == 0) {
-		return;
-	}
-	t->counts.records++;
-	if (!trace_sink_write(t->sink, t->out, n)) {
-		t->counts.records_dropped++;
-	}
+	tracer_emit_parts(t, rec, NULL, NULL);
 }
 
 static void
@@ -334,6 +494,9 @@ tracer_conn_free(struct tracer_conn *c)
 		return;
 	}
 	conn_clear_prepares(c);
+	jfrag_unref(c->frag);
+	free(c->frag_user);
+	free(c->frag_target);
 	if (c->t->tgt_conn == c) {
 		c->t->tgt_conn = NULL; /* a new connection may get this address */
 	}
@@ -456,33 +619,43 @@ tref_target_unknown(const struct stmt_ctx *x, const struct sql_stmt *st,
 }
 
 static json_t *
-table_json(const struct tracer_conn *c, const struct stmt_ctx *x, const struct route_table *rt,
+table_json(struct tracer *t, const struct stmt_ctx *x, const struct route_table *rt,
 	   const struct sql_stmt *st)
 {
 	char named[2 * VT_NAME_MAX], reached[2 * VT_NAME_MAX];
 	bool unknown = tref_target_unknown(x, st, rt);
 
-	(void)c;
 	route_named_str(rt, named, sizeof(named));
 	json_t *j = json_object();
-	json_object_set_new(j, "named", json_string_lossy(named, strlen(named)));
+	jset(j, "named", json_string_lossy(named, strlen(named)));
 	if (unknown || rt->reached_ks == NULL) {
-		json_object_set_new(j, "reached", json_null());
+		jset(j, "reached", json_null());
 	} else {
 		route_reached_str(rt, reached, sizeof(reached));
-		json_object_set_new(j, "reached", json_string_lossy(reached, strlen(reached)));
+		jset(j, "reached", json_string_lossy(reached, strlen(reached)));
 	}
-	json_object_set_new(j, "rule", rt->rule ? json_string_lossy(rt->rule, strlen(rt->rule))
-						 : json_null());
-	json_object_set_new(j, "role", json_string(sql_role_name((enum sql_role)rt->role)));
-	json_object_set_new(j, "redirected", json_boolean(!unknown && (rt->flags & ROUTE_T_REDIRECTED)));
+	jset(j, "rule", rt->rule ? json_string_lossy(rt->rule, strlen(rt->rule)) : json_null());
+	jset(j, "role", jconst(t, sql_role_name((enum sql_role)rt->role)));
+	jset(j, "redirected", json_boolean(!unknown && (rt->flags & ROUTE_T_REDIRECTED)));
 	if (unknown) {
-		json_object_set_new(j, "unknown_target", json_true());
+		jset(j, "unknown_target", json_true());
 	}
 	if (rt->error != NULL) {
-		json_object_set_new(j, "error", json_string_lossy(rt->error, strlen(rt->error)));
+		jset(j, "error", json_string_lossy(rt->error, strlen(rt->error)));
 	}
 	return j;
+}
+
+/* The digest of the statement being analysed (made once, for the metrics and the
+ * record alike). */
+static uint64_t
+stmt_digest(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_t n)
+{
+	if (!t->digest_done) {
+		t->digest_hash = sql_digest(sql, n, x->lex_flags, t->digest, sizeof(t->digest));
+		t->digest_done = true;
+	}
+	return t->digest_hash;
 }
 
 /* Routing counters for one analysed statement, straight from its resolution (no JSON:
@@ -494,7 +667,7 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 	struct tracer *t = c->t;
 	const char *cls = sql_class_name((enum sql_class)t->st.cls);
 	const char *tt = vt_tablet_type_name(tgt->tablet_type);
-	char hash[20] = "", digest[SQL_DIGEST_MAX];
+	char hash[20] = "";
 	bool redirected = false;
 
 	t->counts.statements++;
@@ -516,8 +689,7 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 		redirected = true;
 		if (rt->named_ks != NULL && rt->named_ks[0] != 0) {
 			if (hash[0] == 0) {
-				snprintf(hash, sizeof(hash), "%016" PRIx64,
-					 sql_digest(sql, n, x->lex_flags, digest, sizeof(digest)));
+				hex64(stmt_digest(t, x, sql, n), hash);
 			}
 			const char *nl[] = {table, rt->named_ks, ks, hash, c->client_host};
 			metric_add(t->m_named_other, nl, 1);
@@ -548,57 +720,155 @@ stmt_sql_json(struct tracer *t, const char *sql, size_t n, unsigned lex_flags)
 	return json_string_lossy(t->scratch, rn);
 }
 
-/* The partial trace record of the statement just analysed (t->st, t->res). */
-static json_t *
-stmt_record(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt,
-	    const char *sql, size_t n, bool truncated, const struct guard_decision *gd)
+/* ---- record fragments ----------------------------------------------------------- */
+
+/* A record is written as three parts: the members proper to the run (time, SQL text,
+ * verdict, result), those of its session, and those of its statement shape.  The last
+ * two repeat from one statement to the next and are serialised once: jansson writes
+ * every byte, most of them only once per session or per shape. */
+
+static bool
+same_str(const char *kept, const char *now)
 {
-	struct tracer *t = c->t;
-	char digest[SQL_DIGEST_MAX], hash[20];
-	json_t *tables = json_array();
+	return kept == NULL ? now == NULL : now != NULL && strcmp(kept, now) == 0;
+}
+
+/* The session's members, made again when its user or target changed. */
+static struct jfrag *
+conn_frag(struct tracer_conn *c, const struct stmt_ctx *x)
+{
+	const char *target = x->target_known ? x->target_raw : NULL;
+
+	if (c->frag != NULL && same_str(c->frag_user, x->user) && same_str(c->frag_target, target)) {
+		return jfrag_ref(c->frag);
+	}
+	json_t *o = json_object();
+	jset(o, "session", json_integer((json_int_t)c->id));
+	jset(o, "client", json_string_lossy(c->client, strlen(c->client)));
+	jset(o, "user", json_string_lossy(x->user, strlen(x->user)));
+	jset(o, "target", target ? json_string_lossy(target, strlen(target)) : json_string("unknown"));
+	jset(o, "source", jconst(c->t, c->t->opts.source));
+	struct jfrag *f = jfrag_of(o);
+	char *u = strdup(x->user), *tg = target ? strdup(target) : NULL;
+	if (f == NULL || u == NULL || (target != NULL && tg == NULL)) {
+		free(u);
+		free(tg);
+		return f; /* used once, not kept */
+	}
+	jfrag_unref(c->frag);
+	free(c->frag_user);
+	free(c->frag_target);
+	c->frag = f;
+	c->frag_user = u;
+	c->frag_target = tg;
+	return jfrag_ref(f);
+}
+
+/* The members that follow from the statement's shape (its digest: the same text but
+ * for literals, spacing and comments) in the session state it ran in: class, tables
+ * and where each goes.  Routing never depends on a literal, so equal shapes in equal
+ * states get equal members. */
+static json_t *
+stmt_shape_json(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tgt,
+		const char *digest, uint64_t hash)
+{
+	char hex[17];
+	json_t *o = json_object(), *tables = json_array();
 
 	for (unsigned i = 0; t->rules != NULL && i < t->res.ntables; i++) {
-		json_array_append_new(tables, table_json(c, x, &t->res.tables[i], &t->st));
+		json_array_append_new(tables, table_json(t, x, &t->res.tables[i], &t->st));
 	}
-	snprintf(hash, sizeof(hash), "%016" PRIx64,
-		 sql_digest(sql, n, x->lex_flags, digest, sizeof(digest)));
-	json_t *rec = json_object();
-	json_object_set_new(rec, "session", json_integer((json_int_t)c->id));
-	json_object_set_new(rec, "client", json_string_lossy(c->client, strlen(c->client)));
-	json_object_set_new(rec, "user", json_string_lossy(x->user, strlen(x->user)));
-	json_object_set_new(rec, "target", x->target_known
-					       ? json_string_lossy(x->target_raw, strlen(x->target_raw))
-					       : json_string("unknown"));
-	json_object_set_new(rec, "tablet_type", json_string(vt_tablet_type_name(tgt->tablet_type)));
-	json_object_set_new(rec, "in_transaction", json_boolean(x->in_tx));
-	json_object_set_new(rec, "command", json_string(x->command));
-	json_object_set_new(rec, "class", json_string(sql_class_name((enum sql_class)t->st.cls)));
+	hex64(hash, hex);
+	jset(o, "tablet_type", jconst(t, vt_tablet_type_name(tgt->tablet_type)));
+	jset(o, "in_transaction", json_boolean(x->in_tx));
+	jset(o, "command", jconst(t, x->command));
+	jset(o, "class", jconst(t, sql_class_name((enum sql_class)t->st.cls)));
 	if (t->st.cls == SQL_CLASS_UNPARSED && t->st.reason != NULL) {
-		json_object_set_new(rec, "unparsed", json_string(t->st.reason));
+		jset(o, "unparsed", json_string(t->st.reason));
 	}
-	json_object_set_new(rec, "sql", stmt_sql_json(t, sql, n, x->lex_flags));
-	if (truncated) {
-		json_object_set_new(rec, "sql_truncated", json_true());
-	}
-	json_object_set_new(rec, "digest", json_string_lossy(digest, strlen(digest)));
-	json_object_set_new(rec, "digest_hash", json_string(hash));
-	json_object_set_new(rec, "tables", tables);
-	json_object_set_new(rec, "rules_generation",
-			    json_integer(t->rules ? (json_int_t)rules_generation(t->rules) : 0));
+	jset(o, "digest", json_string_lossy(digest, strlen(digest)));
+	jset(o, "digest_hash", json_stringn_nocheck(hex, 16));
+	jset(o, "tables", tables);
+	jset(o, "rules_generation", json_integer(t->rules ? (json_int_t)rules_generation(t->rules) : 0));
 	if (t->rules != NULL && t->res.error != NULL) {
-		json_object_set_new(rec, "route_error",
-				    json_string_lossy(t->res.error, strlen(t->res.error)));
+		jset(o, "route_error", json_string_lossy(t->res.error, strlen(t->res.error)));
+	}
+	return o;
+}
+
+static uint64_t
+fnv_mix(uint64_t h, uint64_t v)
+{
+	return (h ^ v) * 0x100000001b3ull;
+}
+
+/* The shape members of the statement just analysed (t->st, t->res), from the cache when
+ * this shape was seen in this state before. */
+static struct jfrag *
+stmt_frag(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tgt,
+	  const char *digest, uint64_t hash)
+{
+	const char *target = x->target_known ? x->target_raw : "";
+	uint64_t gen = t->rules ? rules_generation(t->rules) : 0;
+	uint64_t key = fnv_mix(fnv_mix(fnv_mix(hash, gen), (uintptr_t)x->command),
+			       t->st.cls | (unsigned)tgt->tablet_type << 8 | (unsigned)x->in_tx << 16 |
+				       (unsigned)x->target_known << 17);
+	bool cacheable = t->st.cls != SQL_CLASS_UNPARSED && strlen(digest) < SQL_DIGEST_MAX - 1;
+
+	for (const char *p = target; *p != 0; p++) {
+		key = fnv_mix(key, (unsigned char)*p);
+	}
+	key |= 1; /* never 0, the empty slot's key */
+	if (cacheable && t->frags == NULL) {
+		t->frags = calloc(TRACER_FRAG_SLOTS, sizeof(*t->frags));
+	}
+	struct stmt_slot *sl = t->frags && cacheable ? &t->frags[key % TRACER_FRAG_SLOTS] : NULL;
+	if (sl != NULL && sl->key == key && sl->digest_hash == hash && sl->rules_gen == gen &&
+	    sl->command == x->command && sl->cls == t->st.cls && sl->tablet_type == tgt->tablet_type &&
+	    sl->in_tx == x->in_tx && sl->target_known == x->target_known &&
+	    strcmp(sl->target, target) == 0) {
+		return jfrag_ref(sl->frag);
+	}
+	struct jfrag *f = jfrag_of(stmt_shape_json(t, x, tgt, digest, hash));
+	if (sl != NULL && f != NULL && strlen(target) < sizeof(sl->target)) {
+		jfrag_unref(sl->frag);
+		*sl = (struct stmt_slot){.key = key, .digest_hash = hash, .rules_gen = gen,
+					 .command = x->command, .cls = t->st.cls,
+					 .tablet_type = (uint8_t)tgt->tablet_type, .in_tx = x->in_tx,
+					 .target_known = x->target_known, .frag = jfrag_ref(f)};
+		memcpy(sl->target, target, strlen(target) + 1);
+	}
+	return f;
+}
+
+/* The record of the statement just analysed, in three parts (see above); the run's
+ * part is completed by stmt_finish. */
+static void
+stmt_record(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt,
+	    const char *sql, size_t n, bool truncated, const struct guard_decision *gd,
+	    struct tstmt *s)
+{
+	struct tracer *t = c->t;
+	uint64_t hash = stmt_digest(t, x, sql, n);
+	json_t *rec = json_object();
+
+	jset(rec, "ts", json_null()); /* first in the line; set when the result comes */
+	jset(rec, "sql", stmt_sql_json(t, sql, n, x->lex_flags));
+	if (truncated) {
+		jset(rec, "sql_truncated", json_true());
 	}
 	if (gd->verdict != GUARD_ALLOW) {
-		json_object_set_new(rec, "guard", json_pack("{s:s,s:i}", "reason", gd->reason,
-							     "rule", (int)gd->reason_code));
+		jset(rec, "guard", json_pack("{s:s,s:i}", "reason", gd->reason, "rule",
+					     (int)gd->reason_code));
 	}
-	return rec;
+	s->rec = rec;
+	s->conn_f = conn_frag(c, x);
+	s->stmt_f = stmt_frag(t, x, tgt, t->digest, hash);
 }
 
 /* Resolves and guards sql[0..n), already classified into t->st, counts it, and
- * returns its partial record (NULL when no trace is written). */
-static json_t *
+ * starts its record in ts (none when no trace is written). */
+static void
 stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, size_t n,
 	     bool truncated, struct tstmt *ts, struct guard_decision *gd)
 {
@@ -606,6 +876,7 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	const struct vt_target *tgt = conn_target(c, x->target_known ? x->target_raw : "");
 
 	ts->cls = t->st.cls;
+	t->digest_done = false;
 	memset(gd, 0, sizeof(*gd));
 	if (t->rules != NULL) {
 		route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
@@ -622,7 +893,9 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	}
 	ts->objected = gd->verdict != GUARD_ALLOW;
 	stmt_count_route(c, x, tgt, sql, n);
-	return t->sink != NULL ? stmt_record(c, x, tgt, sql, n, truncated, gd) : NULL;
+	if (t->sink != NULL) {
+		stmt_record(c, x, tgt, sql, n, truncated, gd, ts);
+	}
 }
 
 /* Guard counters, once the command's verdict is final (a denied statement blocks the
@@ -672,16 +945,15 @@ stmt_finish(struct tcmd *cmd, unsigned i, json_t *result, uint64_t ts_us)
 	}
 	s->done = true;
 	ts_rfc3339(ts_us, ts, sizeof(ts));
-	json_object_set_new(s->rec, "ts", json_string(ts));
-	json_object_set_new(s->rec, "verdict", json_string(verdict));
-	json_object_set_new(s->rec, "result", result);
-	json_object_set_new(s->rec, "latency_us",
-			    json_integer(ts_us >= cmd->start_us ? (json_int_t)(ts_us - cmd->start_us) : 0));
-	json_object_set_new(s->rec, "source", json_string(cmd->t->opts.source));
+	jset(s->rec, "ts", json_string_nocheck(ts));
+	jset(s->rec, "verdict", jconst(cmd->t, verdict));
+	jset(s->rec, "result", result);
+	jset(s->rec, "latency_us",
+	     json_integer(ts_us >= cmd->start_us ? (json_int_t)(ts_us - cmd->start_us) : 0));
 	if (cmd->n > 1) {
-		json_object_set_new(s->rec, "statement_index", json_integer(i));
+		jset(s->rec, "statement_index", json_integer(i));
 	}
-	tracer_emit(cmd->t, s->rec);
+	tracer_emit_parts(cmd->t, s->rec, s->conn_f, s->stmt_f);
 }
 
 static json_t *
@@ -695,11 +967,12 @@ result_json(const struct wire_result *r, uint64_t extra_rows)
 	if (r->aborted) {
 		return json_pack("{s:b,s:s}", "ok", 0, "aborted", "connection closed before the response ended");
 	}
-	json_t *j = json_pack("{s:b}", "ok", 1);
+	json_t *j = json_object();
+	jset(j, "ok", json_true());
 	if (r->is_resultset || extra_rows > 0) {
-		json_object_set_new(j, "rows", json_integer((json_int_t)(r->rows + extra_rows)));
+		jset(j, "rows", json_integer((json_int_t)(r->rows + extra_rows)));
 	} else {
-		json_object_set_new(j, "affected", json_integer((json_int_t)r->affected));
+		jset(j, "affected", json_integer((json_int_t)r->affected));
 	}
 	return j;
 }
@@ -757,6 +1030,8 @@ tracer_cmd_free(void *user)
 	}
 	for (unsigned i = 0; i < cmd->n; i++) {
 		json_decref(cmd->s[i].rec);
+		jfrag_unref(cmd->s[i].conn_f);
+		jfrag_unref(cmd->s[i].stmt_f);
 	}
 	free(cmd);
 }
@@ -846,12 +1121,12 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 	sql_classify(sql, n, x->lex_flags, &c->t->st);
 	const char *exec = conn_sql_prepares(c, sql, n, &en);
 	if (exec == sql) {
-		s->rec = stmt_analyse(c, x, sql, n, truncated, s, &gd);
+		stmt_analyse(c, x, sql, n, truncated, s, &gd);
 	} else {
 		/* EXECUTE s: the tables, class and guard verdict are those of the prepared
 		 * text; the record keeps the EXECUTE's own SQL beside it. */
 		sql_classify(exec, en, x->lex_flags, &c->t->st);
-		s->rec = stmt_analyse(c, x, exec, en, false, s, &gd);
+		stmt_analyse(c, x, exec, en, false, s, &gd);
 		if (s->rec != NULL) {
 			json_object_set(s->rec, "prepared_sql", json_object_get(s->rec, "sql"));
 			json_object_set_new(s->rec, "sql", stmt_sql_json(c->t, sql, n, x->lex_flags));

@@ -96,7 +96,7 @@ rt_match "one segment dropped: the lost statement is the one missing" \
 	'missing: query SELECT COUNT\(\*\) FROM t2 /\*' \
 	"$($tool check-trace "$tmp/dropped.trace" "$tmp/direct.expect.json" --ignore-target)"
 rt_match "one segment dropped: target unknown after the gap, never guessed" \
-	'"target":"unknown".*"sql":"SELECT \* FROM no_such_table' "$(cat "$tmp/dropped.trace")"
+	'"target":"unknown"' "$(grep -F '"sql":"SELECT * FROM no_such_table' "$tmp/dropped.trace")"
 
 $tool doctor "$W" "$tmp/mid.pcap" midstream "$MYSQL_PORT" >/dev/null
 capture mid "$tmp/mid.pcap"
