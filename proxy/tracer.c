@@ -25,6 +25,7 @@
 
 #define TRACER_MAX_SQL_PREPARES 256 /* SQL-level PREPARE names remembered per connection */
 #define TRACER_FRAG_SLOTS 256       /* statement shapes whose record text is kept */
+#define TRACER_OUTCOME_MAX 128      /* OK results with counts below this are kept as text */
 
 /* A piece of a record's text: the members of a JSON object as jansson wrote them,
  * without the braces.  Immutable once made, shared by reference. */
@@ -78,6 +79,7 @@ struct tracer {
 		json_t *j;
 	} jconst[64];
 	struct stmt_slot *frags;             /* TRACER_FRAG_SLOTS statement fragments */
+	struct jfrag *outcome[3][2][TRACER_OUTCOME_MAX]; /* verdict x rows/affected x count */
 };
 
 struct sql_prepare {
@@ -191,6 +193,9 @@ tracer_free(struct tracer *t)
 		jfrag_unref(t->frags[i].frag);
 	}
 	free(t->frags);
+	for (size_t i = 0; i < sizeof(t->outcome) / sizeof(t->outcome[0][0][0]); i++) {
+		jfrag_unref((&t->outcome[0][0][0])[i]);
+	}
 	free(t->scratch);
 	free(t->out);
 	free(t);
@@ -339,19 +344,18 @@ ts_rfc3339(uint64_t ts_us, char *buf, size_t len)
 	buf[n + 8] = 0;
 }
 
-/* Writes one line: the members of rec, then those of the fragments a and b (either may
- * be NULL), as one JSON object.  The text goes through a buffer kept across records: no
+/* Writes one line: the members of rec, then those of the fragments (NULL ones skipped),
+ * as one JSON object.  The text goes through a buffer kept across records: no
  * allocation per line once it has grown to the longest record. */
 static void
-tracer_emit_parts(struct tracer *t, json_t *rec, const struct jfrag *a, const struct jfrag *b)
+tracer_emit_parts(struct tracer *t, json_t *rec, const struct jfrag *const *parts, int nparts)
 {
-	const struct jfrag *parts[2] = {a, b};
 	size_t extra = 1, n;
 
 	if (t->sink == NULL) {
 		return;
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < nparts; i++) {
 		extra += parts[i] ? parts[i]->len + 1 : 0;
 	}
 	n = json_dumpb(rec, t->out, t->out_cap, JSON_COMPACT);
@@ -370,7 +374,7 @@ tracer_emit_parts(struct tracer *t, json_t *rec, const struct jfrag *a, const st
 	}
 	bool empty = n == 2; /* "{}" */
 	n--;                 /* the closing brace: the fragments go before it */
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < nparts; i++) {
 		if (parts[i] != NULL) {
 			if (!empty) {
 				t->out[n++] = ',';
@@ -390,7 +394,7 @@ tracer_emit_parts(struct tracer *t, json_t *rec, const struct jfrag *a, const st
 static void
 tracer_emit(struct tracer *t, json_t *rec)
 {
-	tracer_emit_parts(t, rec, NULL, NULL);
+	tracer_emit_parts(t, rec, NULL, 0);
 }
 
 static void
@@ -921,39 +925,69 @@ cmd_count_verdicts(struct tracer *t, const struct tcmd *cmd)
 
 /* ---- finishing statements ------------------------------------------------------- */
 
-static const char *
+static const char *const verdict_names[] = {"forwarded", "would_block", "blocked"};
+
+static int
 stmt_verdict(const struct tstmt *s)
 {
-	if (s->blocked) {
-		return "blocked";
-	}
-	return s->objected ? "would_block" : "forwarded";
+	return s->blocked ? 2 : s->objected ? 1 : 0;
 }
 
-/* Completes statement i with `result` (owned) and writes it. */
+/* The verdict and result members of the usual outcome, an OK with a small row or
+ * affected count, serialised once each; NULL for any other. */
+static struct jfrag *
+outcome_frag(struct tracer *t, int verdict, bool rows, uint64_t count)
+{
+	if (count >= TRACER_OUTCOME_MAX) {
+		return NULL;
+	}
+	struct jfrag **slot = &t->outcome[verdict][rows][count];
+	if (*slot == NULL) {
+		json_t *o = json_object(), *r = json_object();
+		jset(r, "ok", json_true());
+		jset(r, rows ? "rows" : "affected", json_integer((json_int_t)count));
+		jset(o, "verdict", jconst(t, verdict_names[verdict]));
+		jset(o, "result", r);
+		*slot = jfrag_of(o);
+	}
+	return jfrag_ref(*slot);
+}
+
+/* Completes statement i with its outcome, either `result` (owned) or the verdict and
+ * result members as text (`outcome`, owned), and writes it. */
 static void
-stmt_finish(struct tcmd *cmd, unsigned i, json_t *result, uint64_t ts_us)
+stmt_write(struct tcmd *cmd, unsigned i, json_t *result, struct jfrag *outcome, uint64_t ts_us)
 {
 	struct tstmt *s = &cmd->s[i];
 	char ts[40];
-	const char *verdict = stmt_verdict(s);
 
 	if (s->done || s->rec == NULL) {
 		s->done = true;
 		json_decref(result);
+		jfrag_unref(outcome);
 		return;
 	}
 	s->done = true;
 	ts_rfc3339(ts_us, ts, sizeof(ts));
 	jset(s->rec, "ts", json_string_nocheck(ts));
-	jset(s->rec, "verdict", jconst(cmd->t, verdict));
-	jset(s->rec, "result", result);
+	if (outcome == NULL) {
+		jset(s->rec, "verdict", jconst(cmd->t, verdict_names[stmt_verdict(s)]));
+		jset(s->rec, "result", result);
+	}
 	jset(s->rec, "latency_us",
 	     json_integer(ts_us >= cmd->start_us ? (json_int_t)(ts_us - cmd->start_us) : 0));
 	if (cmd->n > 1) {
 		jset(s->rec, "statement_index", json_integer(i));
 	}
-	tracer_emit_parts(cmd->t, s->rec, s->conn_f, s->stmt_f);
+	const struct jfrag *parts[] = {outcome, s->conn_f, s->stmt_f};
+	tracer_emit_parts(cmd->t, s->rec, parts, 3);
+	jfrag_unref(outcome);
+}
+
+static void
+stmt_finish(struct tcmd *cmd, unsigned i, json_t *result, uint64_t ts_us)
+{
+	stmt_write(cmd, i, result, NULL, ts_us);
 }
 
 static json_t *
@@ -990,7 +1024,20 @@ cmd_result(struct tcmd *cmd, const struct wire_result *r, uint64_t ts_us)
 		s->rows += r->rows;
 		return;
 	}
-	stmt_finish(cmd, cmd->next, result_json(r, s->rows), ts_us);
+	if (s->rec == NULL) { /* no trace written: nothing to build */
+		s->done = true;
+	} else if (!r->is_error && !r->aborted) {
+		bool rows = r->is_resultset || s->rows > 0;
+		struct jfrag *of = outcome_frag(cmd->t, stmt_verdict(s), rows,
+						rows ? r->rows + s->rows : r->affected);
+		if (of != NULL) {
+			stmt_write(cmd, cmd->next, NULL, of, ts_us);
+		} else {
+			stmt_finish(cmd, cmd->next, result_json(r, s->rows), ts_us);
+		}
+	} else {
+		stmt_finish(cmd, cmd->next, result_json(r, s->rows), ts_us);
+	}
 	cmd->next++;
 }
 

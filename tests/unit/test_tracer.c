@@ -232,6 +232,60 @@ test_multi_statement_use_and_packet_block(void **state)
 	h_teardown(&h);
 }
 
+/* One statement shape (literals aside) in changing session states: its cached members
+ * follow the target, the tablet type and the rules in force, never carried over from
+ * the state they were first made in; counts in results are each record's own. */
+static void
+test_shape_cache_follows_state(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0}, s2 = {0};
+	char err[512];
+
+	h_setup(&h, "02-rdonly-switched", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, "sourcekeyspace");
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "SELECT c FROM t1 WHERE id = 1");
+	srv_resultset(&s, false, 1, 1, 0x0002);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "SELECT c FROM t1 WHERE id = 2");
+	srv_resultset(&s, false, 1, 2, 0x0002);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "USE `sourcekeyspace@rdonly`");
+	srv_ok(&s, 0, 0x0002);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "SELECT c FROM t1 WHERE id = 3");
+	srv_resultset(&s, false, 1, 1, 0x0002);
+	h_run(&h, &s);
+
+	json_t *a = stmt_rec(&h, 0), *b = stmt_rec(&h, 1), *c = stmt_rec(&h, 3);
+	assert_string_equal(str(a, "digest", NULL), str(b, "digest", NULL));
+	assert_string_equal(str(b, "sql", NULL), "SELECT c FROM t1 WHERE id = 2");
+	assert_string_equal(str(b, "target", NULL), "sourcekeyspace");
+	assert_string_equal(str(table0(b), "reached", NULL), "sourcekeyspace.t1");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(a, "result"), "rows")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "result"), "rows")), 2);
+	assert_string_equal(str(c, "digest", NULL), str(a, "digest", NULL));
+	assert_string_equal(str(c, "target", NULL), "sourcekeyspace@rdonly");
+	assert_string_equal(str(c, "tablet_type", NULL), "RDONLY");
+	assert_string_equal(str(table0(c), "reached", NULL), "targetkeyspace.t1");
+	assert_string_equal(str(table0(c), "rule", NULL), "sourcekeyspace.t1@rdonly");
+
+	/* ReverseTraffic: the same shape in the same session now reaches the source again */
+	struct rules *r = rules_load_file(FX "05-reversed.srvvschema.json", NULL, err, sizeof(err));
+	assert_non_null(r);
+	assert_true(tracer_set_rules(h.t, r, 1700000000000000ULL, "file:test"));
+	sc_cmd_bytes(&s2, WIRE_COM_QUERY, "SELECT c FROM t1 WHERE id = 4");
+	srv_resultset(&s2, false, 1, 1, 0x0002);
+	h_run(&h, &s2);
+	json_t *d = stmt_rec(&h, 4);
+	assert_string_equal(str(d, "sql", NULL), "SELECT c FROM t1 WHERE id = 4");
+	assert_true(json_integer_value(json_object_get(d, "rules_generation")) >
+		    json_integer_value(json_object_get(c, "rules_generation")));
+	assert_string_equal(str(table0(d), "reached", NULL), "sourcekeyspace.t1");
+	assert_false(json_is_true(json_object_get(table0(d), "redirected")));
+	sc_free(&s);
+	sc_free(&s2);
+	h_teardown(&h);
+}
+
 /* Capture cannot block: the same DROP is forwarded and traced would_block; warn mode too. */
 static void
 test_capture_and_warn_never_block(void **state)
@@ -319,6 +373,7 @@ main(void)
 		cmocka_unit_test(test_multi_statement_use_and_packet_block),
 		cmocka_unit_test(test_capture_and_warn_never_block),
 		cmocka_unit_test(test_prepared_and_redaction),
+		cmocka_unit_test(test_shape_cache_follows_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
