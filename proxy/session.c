@@ -67,7 +67,6 @@ struct session {
 	size_t c2s_rem;              /* bytes left of the current client packet (0 = header) */
 	size_t s2c_rem;              /* same, server side */
 	struct evbuffer *errq;       /* synthetic ERRs waiting for their turn */
-	struct evbuffer *c2s_stage;  /* client bytes forwarded by this pass (see c2s_flush) */
 	uint64_t c2s_bytes, s2c_bytes;
 	uint64_t t_open_ms, t_last_ms; /* monotonic */
 	uint64_t commands, anomalies;
@@ -339,9 +338,10 @@ relay_bytes(struct bufferevent *dst, struct evbuffer *src, size_t n)
 		evbuffer_remove_buffer(src, out, n);
 }
 
-/* Client bytes a pass of process_c2s forwards are gathered in c2s_stage (chains are
- * moved, not copied) and written once at the end of the pass: a COM_STMT_EXECUTE decided
- * before its last bytes were fed, or pipelined commands, cost one write, not one each. */
+/* Client bytes a pass of process_c2s forwards are gathered in the env's c2s_stage (chains
+ * are moved, not copied) and written once at the end of the pass: a COM_STMT_EXECUTE
+ * decided before its last bytes were fed, or pipelined commands, cost one write, not one
+ * each.  One stage serves every session of the loop: it is empty between passes. */
 static void
 c2s_move(struct session *s, size_t n, bool forward)
 {
@@ -354,19 +354,25 @@ c2s_move(struct session *s, size_t n, bool forward)
 		return;
 	}
 	s->c2s_bytes += n;
-	if (s->c2s_stage == NULL && (s->c2s_stage = evbuffer_new()) == NULL)
+	struct session_env *env = s->env;
+	if (env->c2s_stage == NULL && (env->c2s_stage = evbuffer_new()) == NULL)
 		relay_bytes(s->up, in, n); /* no stage: write now, order is the same */
 	else
-		evbuffer_remove_buffer(in, s->c2s_stage, n);
+		evbuffer_remove_buffer(in, env->c2s_stage, n);
 }
 
 static void
 c2s_flush(struct session *s)
 {
-	size_t n = s->c2s_stage != NULL ? evbuffer_get_length(s->c2s_stage) : 0;
+	struct evbuffer *stage = s->env->c2s_stage;
+	size_t n = stage != NULL ? evbuffer_get_length(stage) : 0;
 
-	if (n > 0 && s->up != NULL)
-		relay_bytes(s->up, s->c2s_stage, n);
+	if (n == 0)
+		return;
+	if (s->up != NULL)
+		relay_bytes(s->up, stage, n); /* leaves the stage empty (the rest is queued) */
+	else
+		evbuffer_drain(stage, n); /* no upstream any more: never another session's */
 }
 
 /* Drops n bytes that follow the first `held` bytes of the client input (held bytes
@@ -998,8 +1004,10 @@ session_free(struct session *s)
 		wire_conv_free(s->conv);
 	if (s->errq != NULL)
 		evbuffer_free(s->errq);
-	if (s->c2s_stage != NULL)
-		evbuffer_free(s->c2s_stage);
+	if (env->active == 0 && env->c2s_stage != NULL) {
+		evbuffer_free(env->c2s_stage);
+		env->c2s_stage = NULL;
+	}
 	cfg_unref(s->cfg);
 	free(s);
 	if (env->on_free != NULL)

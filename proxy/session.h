@@ -15,6 +15,7 @@
 #include "proxy/wire.h"
 
 struct event_base;
+struct evbuffer;
 struct session;
 
 /* The hook for tracing and the guard.  Every member may be NULL.  Calls are made from the
@@ -52,6 +53,7 @@ struct session_env {
 	uint64_t next_id;                   /* last id given (session.c) */
 	uint64_t active;                    /* live sessions (session.c) */
 	uint64_t total;                     /* sessions started (session.c) */
+	struct evbuffer *c2s_stage;         /* scratch of a client pass (session.c) */
 };
 
 /* Starts a session for an accepted client socket: takes ownership of fd (closed on
