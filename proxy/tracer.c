@@ -902,6 +902,14 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	}
 }
 
+static const char *const verdict_names[] = {"forwarded", "would_block", "blocked"};
+
+static int
+stmt_verdict(const struct tstmt *s)
+{
+	return s->blocked ? 2 : s->objected ? 1 : 0;
+}
+
 /* Guard counters, once the command's verdict is final (a denied statement blocks the
  * whole packet). */
 static void
@@ -909,11 +917,10 @@ cmd_count_verdicts(struct tracer *t, const struct tcmd *cmd)
 {
 	for (unsigned i = 0; i < cmd->n; i++) {
 		const struct tstmt *s = &cmd->s[i];
-		const char *verdict = s->blocked ? "blocked" : s->objected ? "would_block" : NULL;
-		if (verdict == NULL) {
-			continue;
+		if (stmt_verdict(s) == 0) {
+			continue; /* forwarded: not a guard decision */
 		}
-		const char *gl[] = {verdict, sql_class_name((enum sql_class)s->cls)};
+		const char *gl[] = {verdict_names[stmt_verdict(s)], sql_class_name((enum sql_class)s->cls)};
 		metric_add(t->m_guard, gl, 1);
 		if (s->blocked) {
 			t->counts.blocked++;
@@ -924,14 +931,6 @@ cmd_count_verdicts(struct tracer *t, const struct tcmd *cmd)
 }
 
 /* ---- finishing statements ------------------------------------------------------- */
-
-static const char *const verdict_names[] = {"forwarded", "would_block", "blocked"};
-
-static int
-stmt_verdict(const struct tstmt *s)
-{
-	return s->blocked ? 2 : s->objected ? 1 : 0;
-}
 
 /* The verdict and result members of the usual outcome, an OK with a small row or
  * affected count, serialised once each; NULL for any other. */
@@ -1024,17 +1023,14 @@ cmd_result(struct tcmd *cmd, const struct wire_result *r, uint64_t ts_us)
 		s->rows += r->rows;
 		return;
 	}
+	struct jfrag *of = NULL;
+	bool rows = r->is_resultset || s->rows > 0;
 	if (s->rec == NULL) { /* no trace written: nothing to build */
 		s->done = true;
-	} else if (!r->is_error && !r->aborted) {
-		bool rows = r->is_resultset || s->rows > 0;
-		struct jfrag *of = outcome_frag(cmd->t, stmt_verdict(s), rows,
-						rows ? r->rows + s->rows : r->affected);
-		if (of != NULL) {
-			stmt_write(cmd, cmd->next, NULL, of, ts_us);
-		} else {
-			stmt_finish(cmd, cmd->next, result_json(r, s->rows), ts_us);
-		}
+	} else if (!r->is_error && !r->aborted &&
+		   (of = outcome_frag(cmd->t, stmt_verdict(s), rows,
+				      rows ? r->rows + s->rows : r->affected)) != NULL) {
+		stmt_write(cmd, cmd->next, NULL, of, ts_us);
 	} else {
 		stmt_finish(cmd, cmd->next, result_json(r, s->rows), ts_us);
 	}
