@@ -10,6 +10,7 @@
 #include <pcap/pcap.h>
 
 #define READ_TIMEOUT_MS 100
+#define PCAP_SRC_FILE_BUF (1u << 20)
 
 struct pcap_src {
 	pcap_t *p;
@@ -121,6 +122,28 @@ fail:
 	return NULL;
 }
 
+/* A file is read through a 1 MiB stdio buffer: libpcap reads a record as two freads, and
+ * with the default (a page) the file cost one read(2) per 4 KiB.  "-" is standard
+ * input, as libpcap has it. */
+static pcap_t *
+open_offline(const char *path, char *ebuf)
+{
+	if (strcmp(path, "-") == 0) {
+		return pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+	}
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(ebuf, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
+		return NULL;
+	}
+	(void)setvbuf(f, NULL, _IOFBF, PCAP_SRC_FILE_BUF);
+	pcap_t *p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+	if (p == NULL) {
+		fclose(f); /* libpcap closes it only once it has taken it */
+	}
+	return p;
+}
+
 struct pcap_src *
 pcap_src_open_file(const char *path, const uint16_t *ports, size_t nports, char *err,
 		   size_t errlen)
@@ -134,7 +157,7 @@ pcap_src_open_file(const char *path, const uint16_t *ports, size_t nports, char 
 		return NULL;
 	}
 	s->fd = -1;
-	s->p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+	s->p = open_offline(path, ebuf);
 	if (s->p == NULL) {
 		snprintf(err, errlen, "%s: %s", path, ebuf);
 		goto fail;

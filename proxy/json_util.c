@@ -83,3 +83,118 @@ json_string_lossy(const char *s, size_t n)
 	free(buf);
 	return j;
 }
+
+/* ---- jbuf --------------------------------------------------------------------------- */
+
+static bool
+jbuf_room(struct jbuf *b, size_t n)
+{
+	if (b->failed) {
+		return false;
+	}
+	if (b->cap - b->len >= n) {
+		return true;
+	}
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < n) {
+		cap *= 2;
+	}
+	char *p = realloc(b->p, cap);
+	if (p == NULL) {
+		b->failed = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+void
+jbuf_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (n > 0 && jbuf_room(b, n)) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+	}
+}
+
+void
+jbuf_puts(struct jbuf *b, const char *s)
+{
+	jbuf_put(b, s, strlen(s));
+}
+
+void
+jbuf_uint(struct jbuf *b, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	jbuf_put(b, d + i, sizeof(d) - i);
+}
+
+void
+jbuf_json(struct jbuf *b, const json_t *v)
+{
+	const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+	size_t room = b->failed || b->p == NULL ? 0 : b->cap - b->len;
+	size_t n = v ? json_dumpb(v, room ? b->p + b->len : NULL, room, flags) : 0;
+
+	if (n == 0) {
+		b->failed = true;
+		return;
+	}
+	if (n > room) { /* it did not fit: the room was only measured, write it again */
+		if (!jbuf_room(b, n)) {
+			return;
+		}
+		n = json_dumpb(v, b->p + b->len, n, flags);
+	}
+	b->len += n;
+}
+
+void
+jbuf_members(struct jbuf *b, const json_t *obj)
+{
+	size_t at = b->len;
+
+	jbuf_json(b, obj);
+	if (!b->failed && b->len - at >= 2 && b->p[at] == '{') {
+		memmove(b->p + at, b->p + at + 1, b->len - at - 2);
+		b->len -= 2;
+	}
+}
+
+void
+jbuf_string(struct jbuf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\') {
+		i++;
+	}
+	if (i == n) {
+		if (jbuf_room(b, n + 2)) {
+			b->p[b->len] = '"';
+			memcpy(b->p + b->len + 1, s, n);
+			b->p[b->len + n + 1] = '"';
+			b->len += n + 2;
+		}
+		return;
+	}
+	json_t *j = json_string_lossy(s, n);
+	jbuf_json(b, j);
+	json_decref(j);
+}
+
+void
+jbuf_free(struct jbuf *b)
+{
+	free(b->p);
+	*b = (struct jbuf){0};
+}

@@ -2,7 +2,9 @@
 #ifndef RT_PROXY_JSON_UTIL_H
 #define RT_PROXY_JSON_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -10,5 +12,32 @@
  * sequence becomes U+FFFD.  Never NULL unless out of memory.  (jansson refuses invalid
  * UTF-8, and SQL text routinely holds binary literals.) */
 json_t *json_string_lossy(const char *s, size_t n);
+
+/* A growing text buffer that JSON is written into piece by piece (the trace's records).
+ * Any failure to grow sets `failed` and makes later writes no-ops: check it once at the
+ * end.  A zeroed struct is an empty buffer. */
+struct jbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+void jbuf_put(struct jbuf *b, const char *s, size_t n);
+void jbuf_puts(struct jbuf *b, const char *s);
+void jbuf_uint(struct jbuf *b, uint64_t v);
+
+/* The JSON text of v (any value), as jansson writes it with JSON_COMPACT. */
+void jbuf_json(struct jbuf *b, const json_t *v);
+
+/* The members of object obj without its braces ("" for an empty object). */
+void jbuf_members(struct jbuf *b, const json_t *obj);
+
+/* s[0..n) as a JSON string, as json_string_lossy() + jbuf_json() would write it.  Text of
+ * printable ASCII with no quote or backslash (most SQL) needs no escaping: jansson would
+ * copy it as is, and so does this, without building a json_t; anything else goes through
+ * jansson. */
+void jbuf_string(struct jbuf *b, const char *s, size_t n);
+
+void jbuf_free(struct jbuf *b);
 
 #endif /* RT_PROXY_JSON_UTIL_H */

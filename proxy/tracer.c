@@ -25,6 +25,7 @@
 
 #define TRACER_MAX_SQL_PREPARES 256 /* SQL-level PREPARE names remembered per connection */
 #define TRACER_FRAG_SLOTS 256       /* statement shapes whose record text is kept */
+#define TRACER_TARGET_SLOTS 8       /* parsed session targets kept */
 #define TRACER_OUTCOME_MAX 128      /* OK results with counts below this are kept as text */
 
 /* A piece of a record's text: the members of a JSON object as jansson wrote them,
@@ -64,11 +65,12 @@ struct tracer {
 	struct metric_family *m_route_err;   /* statements vtgate would refuse to plan */
 	char *scratch;                       /* redacted SQL (grows, never shrinks) */
 	size_t scratch_cap;
-	char *out;                           /* serialised record (grows) */
-	size_t out_cap;
-	const struct tracer_conn *tgt_conn;  /* whose target tgt holds: the parse is cached */
-	char tgt_raw[VT_NAME_MAX];           /* per tracer, not per connection: idle sessions */
-	struct vt_target tgt;                /* then cost no parsed-target memory each */
+	struct jbuf out;                     /* the line being written (grows, kept) */
+	struct tgt_slot {                    /* parsed session targets, by their text: per */
+		bool used;                   /* tracer, not per connection (idle sessions */
+		char raw[VT_NAME_MAX];       /* cost no memory for them; most share a few) */
+		struct vt_target tgt;
+	} tgts[TRACER_TARGET_SLOTS];
 	struct sql_stmt st;                  /* scratch: the statement being analysed */
 	struct route_result res;             /* scratch: its resolution */
 	bool digest_done;                    /* scratch: its digest, made on first use */
@@ -101,10 +103,17 @@ struct tracer_conn {
 	char *frag_target;                   /* (NULL: target unknown) */
 };
 
+/* Statement text as the client sent it. */
+struct stmt_text {
+	const char *sql;
+	size_t n;
+};
+
 /* One statement of a command, between the command and its result. */
 struct tstmt {
-	json_t *rec;          /* the members of the record proper to this run (owned) */
-	struct jfrag *conn_f; /* ... and those of its session and of its shape (refs) */
+	struct jbuf head;     /* the members proper to this run known at the command: sql... */
+	bool traced;          /* a record is to be written (head is set) */
+	struct jfrag *conn_f; /* the members of its session and of its shape (refs) */
 	struct jfrag *stmt_f;
 	uint8_t cls;          /* enum sql_class */
 	bool objected;        /* the guard did not say allow */
@@ -197,7 +206,7 @@ tracer_free(struct tracer *t)
 		jfrag_unref((&t->outcome[0][0][0])[i]);
 	}
 	free(t->scratch);
-	free(t->out);
+	jbuf_free(&t->out);
 	free(t);
 }
 
@@ -205,7 +214,7 @@ void
 tracer_set_opts(struct tracer *t, const struct tracer_opts *opts)
 {
 	t->opts = *opts;
-	t->tgt_conn = NULL; /* the default tablet type may have changed */
+	memset(t->tgts, 0, sizeof(t->tgts)); /* the default tablet type may have changed */
 }
 
 void
@@ -344,51 +353,52 @@ ts_rfc3339(uint64_t ts_us, char *buf, size_t len)
 	buf[n + 8] = 0;
 }
 
-/* Writes one line: the members of rec, then those of the fragments (NULL ones skipped),
- * as one JSON object.  The text goes through a buffer kept across records: no
- * allocation per line once it has grown to the longest record. */
+/* Ends the line in t->out and hands it to the sink (or counts it dropped). */
+static void
+tracer_write_out(struct tracer *t)
+{
+	if (t->out.failed) {
+		t->counts.records_dropped++;
+		return;
+	}
+	t->counts.records++;
+	if (!trace_sink_write(t->sink, t->out.p, t->out.len)) {
+		t->counts.records_dropped++;
+	}
+}
+
+/* Appends the fragments' members (NULL ones skipped), each after a comma. */
+static void
+out_frags(struct jbuf *o, const struct jfrag *const *parts, int nparts)
+{
+	for (int i = 0; i < nparts; i++) {
+		if (parts[i] != NULL) {
+			jbuf_put(o, ",", 1);
+			jbuf_put(o, parts[i]->text, parts[i]->len);
+		}
+	}
+}
+
+/* Writes one line: the members of rec (an event: it has some), then those of the
+ * fragments.  The text goes through a buffer kept across records: no allocation per line
+ * once it has grown to the longest record. */
 static void
 tracer_emit_parts(struct tracer *t, json_t *rec, const struct jfrag *const *parts, int nparts)
 {
-	size_t extra = 1, n;
+	struct jbuf *o = &t->out;
 
 	if (t->sink == NULL) {
 		return;
 	}
-	for (int i = 0; i < nparts; i++) {
-		extra += parts[i] ? parts[i]->len + 1 : 0;
+	o->len = 0;
+	o->failed = false;
+	jbuf_json(o, rec);
+	if (!o->failed && o->len > 2) {
+		o->len--; /* the closing brace: the fragments go before it */
+		out_frags(o, parts, nparts);
+		jbuf_put(o, "}", 1);
 	}
-	n = json_dumpb(rec, t->out, t->out_cap, JSON_COMPACT);
-	if (n + extra > t->out_cap) {
-		char *p = realloc(t->out, n + extra);
-		if (p == NULL) {
-			t->counts.records_dropped++;
-			return;
-		}
-		t->out = p;
-		t->out_cap = n + extra;
-		n = json_dumpb(rec, t->out, t->out_cap, JSON_COMPACT);
-	}
-	if (n < 2) {
-		return;
-	}
-	bool empty = n == 2; /* "{}" */
-	n--;                 /* the closing brace: the fragments go before it */
-	for (int i = 0; i < nparts; i++) {
-		if (parts[i] != NULL) {
-			if (!empty) {
-				t->out[n++] = ',';
-			}
-			memcpy(t->out + n, parts[i]->text, parts[i]->len);
-			n += parts[i]->len;
-			empty = false;
-		}
-	}
-	t->out[n++] = '}';
-	t->counts.records++;
-	if (!trace_sink_write(t->sink, t->out, n)) {
-		t->counts.records_dropped++;
-	}
+	tracer_write_out(t);
 }
 
 static void
@@ -501,29 +511,36 @@ tracer_conn_free(struct tracer_conn *c)
 	jfrag_unref(c->frag);
 	free(c->frag_user);
 	free(c->frag_target);
-	if (c->t->tgt_conn == c) {
-		c->t->tgt_conn = NULL; /* a new connection may get this address */
-	}
 	free(c);
 }
 
-/* The session target in force, parsed again only when the connection or the raw string
- * differs from the last call's. */
+/* The session target in force: its text parsed once while it stays in the cache (the
+ * parse depends on the text and the default tablet type only).  A text too long for a
+ * slot is parsed every time into the last slot, which is then not kept. */
 static const struct vt_target *
 conn_target(struct tracer_conn *c, const char *raw)
 {
 	struct tracer *t = c->t;
+	size_t n = strlen(raw);
+	uint64_t h = 0xcbf29ce484222325ull;
 	char err[128];
 
-	if (t->tgt_conn != c || strcmp(raw, t->tgt_raw) != 0) {
-		snprintf(t->tgt_raw, sizeof(t->tgt_raw), "%s", raw);
-		if (!vt_target_parse(raw, strlen(raw), t->opts.default_tablet_type, &t->tgt, err,
-				     sizeof(err))) {
-			vt_target_parse("", 0, t->opts.default_tablet_type, &t->tgt, err, sizeof(err));
-		}
-		t->tgt_conn = c;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ (unsigned char)raw[i]) * 0x100000001b3ull;
 	}
-	return &t->tgt;
+	bool keep = n < VT_NAME_MAX;
+	struct tgt_slot *sl = &t->tgts[keep ? h % TRACER_TARGET_SLOTS : TRACER_TARGET_SLOTS - 1];
+	if (keep && sl->used && strcmp(sl->raw, raw) == 0) {
+		return &sl->tgt;
+	}
+	if (!vt_target_parse(raw, n, t->opts.default_tablet_type, &sl->tgt, err, sizeof(err))) {
+		vt_target_parse("", 0, t->opts.default_tablet_type, &sl->tgt, err, sizeof(err));
+	}
+	sl->used = keep;
+	if (keep) {
+		memcpy(sl->raw, raw, n + 1);
+	}
+	return &sl->tgt;
 }
 
 /* ---- SQL-level PREPARE / EXECUTE --------------------------------------------------- */
@@ -706,22 +723,24 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 
 /* The statement text for the record: verbatim unless a literal must be hidden (then
  * redacted into the tracer's scratch buffer, which only grows). */
-static json_t *
-stmt_sql_json(struct tracer *t, const char *sql, size_t n, unsigned lex_flags)
+static void
+stmt_sql_put(struct tracer *t, struct jbuf *b, const char *sql, size_t n, unsigned lex_flags)
 {
 	if (!t->opts.redact_literals && !sql_has_secret(sql, n, lex_flags)) {
-		return json_string_lossy(sql, n);
+		jbuf_string(b, sql, n);
+		return;
 	}
 	if (t->scratch_cap < n + 1) {
 		char *p = realloc(t->scratch, n + 1);
 		if (p == NULL) {
-			return json_string("(out of memory)");
+			jbuf_puts(b, "\"(out of memory)\"");
+			return;
 		}
 		t->scratch = p;
 		t->scratch_cap = n + 1;
 	}
 	size_t rn = sql_redact(sql, n, lex_flags, t->opts.redact_literals, t->scratch, n + 1);
-	return json_string_lossy(t->scratch, rn);
+	jbuf_string(b, t->scratch, rn);
 }
 
 /* ---- record fragments ----------------------------------------------------------- */
@@ -846,26 +865,33 @@ stmt_frag(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tg
 }
 
 /* The record of the statement just analysed, in three parts (see above); the run's
- * part is completed by stmt_finish. */
+ * part is completed by stmt_write.  `shown` (if not NULL) is the text the client sent
+ * when sql is what it runs (EXECUTE s: sql is the prepared text). */
 static void
 stmt_record(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt,
 	    const char *sql, size_t n, bool truncated, const struct guard_decision *gd,
-	    struct tstmt *s)
+	    const struct stmt_text *shown, struct tstmt *s)
 {
 	struct tracer *t = c->t;
 	uint64_t hash = stmt_digest(t, x, sql, n);
-	json_t *rec = json_object();
+	struct jbuf *h = &s->head;
 
-	jset(rec, "ts", json_null()); /* first in the line; set when the result comes */
-	jset(rec, "sql", stmt_sql_json(t, sql, n, x->lex_flags));
+	jbuf_puts(h, "\"sql\":");
+	if (shown != NULL) {
+		stmt_sql_put(t, h, shown->sql, shown->n, x->lex_flags);
+		jbuf_puts(h, ",\"prepared_sql\":");
+	}
+	stmt_sql_put(t, h, sql, n, x->lex_flags);
 	if (truncated) {
-		jset(rec, "sql_truncated", json_true());
+		jbuf_puts(h, ",\"sql_truncated\":true");
 	}
 	if (gd->verdict != GUARD_ALLOW) {
-		jset(rec, "guard", json_pack("{s:s,s:i}", "reason", gd->reason, "rule",
-					     (int)gd->reason_code));
+		json_t *g = json_pack("{s:s,s:i}", "reason", gd->reason, "rule", (int)gd->reason_code);
+		jbuf_puts(h, ",\"guard\":");
+		jbuf_json(h, g);
+		json_decref(g);
 	}
-	s->rec = rec;
+	s->traced = true;
 	s->conn_f = conn_frag(c, x);
 	s->stmt_f = stmt_frag(t, x, tgt, t->digest, hash);
 }
@@ -874,7 +900,8 @@ stmt_record(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_tar
  * starts its record in ts (none when no trace is written). */
 static void
 stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, size_t n,
-	     bool truncated, struct tstmt *ts, struct guard_decision *gd)
+	     bool truncated, const struct stmt_text *shown, struct tstmt *ts,
+	     struct guard_decision *gd)
 {
 	struct tracer *t = c->t;
 	const struct vt_target *tgt = conn_target(c, x->target_known ? x->target_raw : "");
@@ -898,7 +925,7 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	ts->objected = gd->verdict != GUARD_ALLOW;
 	stmt_count_route(c, x, tgt, sql, n);
 	if (t->sink != NULL) {
-		stmt_record(c, x, tgt, sql, n, truncated, gd, ts);
+		stmt_record(c, x, tgt, sql, n, truncated, gd, shown, ts);
 	}
 }
 
@@ -957,10 +984,12 @@ outcome_frag(struct tracer *t, int verdict, bool rows, uint64_t count)
 static void
 stmt_write(struct tcmd *cmd, unsigned i, json_t *result, struct jfrag *outcome, uint64_t ts_us)
 {
+	struct tracer *t = cmd->t;
 	struct tstmt *s = &cmd->s[i];
+	struct jbuf *o = &t->out;
 	char ts[40];
 
-	if (s->done || s->rec == NULL) {
+	if (s->done || !s->traced || t->sink == NULL) {
 		s->done = true;
 		json_decref(result);
 		jfrag_unref(outcome);
@@ -968,18 +997,31 @@ stmt_write(struct tcmd *cmd, unsigned i, json_t *result, struct jfrag *outcome, 
 	}
 	s->done = true;
 	ts_rfc3339(ts_us, ts, sizeof(ts));
-	jset(s->rec, "ts", json_string_nocheck(ts));
-	if (outcome == NULL) {
-		jset(s->rec, "verdict", jconst(cmd->t, verdict_names[stmt_verdict(s)]));
-		jset(s->rec, "result", result);
-	}
-	jset(s->rec, "latency_us",
-	     json_integer(ts_us >= cmd->start_us ? (json_int_t)(ts_us - cmd->start_us) : 0));
+	o->len = 0;
+	o->failed = s->head.failed;
+	jbuf_puts(o, "{\"ts\":\"");
+	jbuf_puts(o, ts);
+	jbuf_puts(o, "\",");
+	jbuf_put(o, s->head.p, s->head.len);
+	jbuf_puts(o, ",\"latency_us\":");
+	jbuf_uint(o, ts_us >= cmd->start_us ? ts_us - cmd->start_us : 0);
 	if (cmd->n > 1) {
-		jset(s->rec, "statement_index", json_integer(i));
+		jbuf_puts(o, ",\"statement_index\":");
+		jbuf_uint(o, i);
+	}
+	if (outcome == NULL) {
+		json_t *vr = json_object();
+		jset(vr, "verdict", jconst(t, verdict_names[stmt_verdict(s)]));
+		jset(vr, "result", result);
+		jbuf_put(o, ",", 1);
+		jbuf_members(o, vr);
+		json_decref(vr);
 	}
 	const struct jfrag *parts[] = {outcome, s->conn_f, s->stmt_f};
-	tracer_emit_parts(cmd->t, s->rec, parts, 3);
+	out_frags(o, parts, 3);
+	jbuf_put(o, "}", 1);
+	tracer_write_out(t);
+	jbuf_free(&s->head);
 	jfrag_unref(outcome);
 }
 
@@ -1025,7 +1067,7 @@ cmd_result(struct tcmd *cmd, const struct wire_result *r, uint64_t ts_us)
 	}
 	struct jfrag *of = NULL;
 	bool rows = r->is_resultset || s->rows > 0;
-	if (s->rec == NULL) { /* no trace written: nothing to build */
+	if (!s->traced) { /* no trace written: nothing to build */
 		s->done = true;
 	} else if (!r->is_error && !r->aborted &&
 		   (of = outcome_frag(cmd->t, stmt_verdict(s), rows,
@@ -1072,7 +1114,7 @@ tracer_cmd_free(void *user)
 		return;
 	}
 	for (unsigned i = 0; i < cmd->n; i++) {
-		json_decref(cmd->s[i].rec);
+		jbuf_free(&cmd->s[i].head);
 		jfrag_unref(cmd->s[i].conn_f);
 		jfrag_unref(cmd->s[i].stmt_f);
 	}
@@ -1164,16 +1206,13 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 	sql_classify(sql, n, x->lex_flags, &c->t->st);
 	const char *exec = conn_sql_prepares(c, sql, n, &en);
 	if (exec == sql) {
-		stmt_analyse(c, x, sql, n, truncated, s, &gd);
+		stmt_analyse(c, x, sql, n, truncated, NULL, s, &gd);
 	} else {
 		/* EXECUTE s: the tables, class and guard verdict are those of the prepared
 		 * text; the record keeps the EXECUTE's own SQL beside it. */
+		const struct stmt_text shown = {sql, n};
 		sql_classify(exec, en, x->lex_flags, &c->t->st);
-		stmt_analyse(c, x, exec, en, false, s, &gd);
-		if (s->rec != NULL) {
-			json_object_set(s->rec, "prepared_sql", json_object_get(s->rec, "sql"));
-			json_object_set_new(s->rec, "sql", stmt_sql_json(c->t, sql, n, x->lex_flags));
-		}
+		stmt_analyse(c, x, exec, en, false, &shown, s, &gd);
 	}
 	ctx_after(x, &c->t->st, tbuf, tlen);
 	if (gd.verdict == GUARD_DENY && c->t->opts.can_block) {
@@ -1190,19 +1229,24 @@ conn_query(struct tracer_conn *c, const struct wire_command *wc, struct stmt_ctx
 	   uint64_t ts_us, bool *deny)
 {
 	char tbuf[VT_NAME_MAX];
-	size_t pos = 0, start, len;
+	size_t pos = 0, start = 0, len = 0;
 	unsigned n = 0;
 
-	while (sql_split_next(wc->text, wc->text_len, &pos, &start, &len)) {
-		n++;
+	/* Counted in one pass: the usual single statement is then not scanned again. */
+	if (sql_split_next(wc->text, wc->text_len, &pos, &start, &len)) {
+		size_t more = pos, s2, l2;
+		n = 1;
+		while (sql_split_next(wc->text, wc->text_len, &more, &s2, &l2)) {
+			n++;
+		}
 	}
 	struct tcmd *cmd = cmd_new(c, wc->cmd, n ? n : 1, ts_us);
 	if (cmd == NULL) {
 		return NULL;
 	}
-	if (n == 0) {
-		*deny = cmd_add_stmt(c, cmd, 0, x, wc->text ? wc->text : "", wc->text_len,
-				     wc->text_truncated, tbuf, sizeof(tbuf));
+	if (n <= 1) {
+		*deny = cmd_add_stmt(c, cmd, 0, x, n ? wc->text + start : wc->text ? wc->text : "",
+				     n ? len : wc->text_len, wc->text_truncated, tbuf, sizeof(tbuf));
 		return cmd;
 	}
 	pos = 0;
