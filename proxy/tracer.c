@@ -46,6 +46,7 @@ struct stmt_slot {
 	uint8_t tablet_type;
 	bool in_tx;
 	bool target_known;
+	uint64_t used;                /* when last hit (the tracer's lookup count) */
 	char target[VT_NAME_MAX];
 	struct jfrag *frag;
 };
@@ -80,7 +81,9 @@ struct tracer {
 		const char *name;
 		json_t *j;
 	} jconst[64];
-	struct stmt_slot *frags;             /* TRACER_FRAG_SLOTS statement fragments */
+	struct stmt_slot *frags;             /* TRACER_FRAG_SLOTS statement fragments, in */
+	uint64_t frag_lookups;               /* sets of two (a workload alternating two shapes */
+	                                     /* of one slot would miss every time otherwise) */
 	struct jfrag *outcome[3][2][TRACER_OUTCOME_MAX]; /* verdict x rows/affected x count */
 };
 
@@ -845,20 +848,27 @@ stmt_frag(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tg
 	if (cacheable && t->frags == NULL) {
 		t->frags = calloc(TRACER_FRAG_SLOTS, sizeof(*t->frags));
 	}
-	struct stmt_slot *sl = t->frags && cacheable ? &t->frags[key % TRACER_FRAG_SLOTS] : NULL;
-	if (sl != NULL && sl->key == key && sl->digest_hash == hash && sl->rules_gen == gen &&
-	    sl->command == x->command && sl->cls == t->st.cls && sl->tablet_type == tgt->tablet_type &&
-	    sl->in_tx == x->in_tx && sl->target_known == x->target_known &&
-	    strcmp(sl->target, target) == 0) {
-		return jfrag_ref(sl->frag);
+	struct stmt_slot *set = t->frags && cacheable ? &t->frags[(key % TRACER_FRAG_SLOTS) & ~1ull] : NULL;
+	t->frag_lookups++;
+	for (int w = 0; set != NULL && w < 2; w++) {
+		struct stmt_slot *sl = &set[w];
+		if (sl->key == key && sl->digest_hash == hash && sl->rules_gen == gen &&
+		    sl->command == x->command && sl->cls == t->st.cls &&
+		    sl->tablet_type == tgt->tablet_type && sl->in_tx == x->in_tx &&
+		    sl->target_known == x->target_known && strcmp(sl->target, target) == 0) {
+			sl->used = t->frag_lookups;
+			return jfrag_ref(sl->frag);
+		}
 	}
+	struct stmt_slot *sl = set == NULL ? NULL : set[0].used <= set[1].used ? &set[0] : &set[1];
 	struct jfrag *f = jfrag_of(stmt_shape_json(t, x, tgt, digest, hash));
 	if (sl != NULL && f != NULL && strlen(target) < sizeof(sl->target)) {
 		jfrag_unref(sl->frag);
 		*sl = (struct stmt_slot){.key = key, .digest_hash = hash, .rules_gen = gen,
 					 .command = x->command, .cls = t->st.cls,
 					 .tablet_type = (uint8_t)tgt->tablet_type, .in_tx = x->in_tx,
-					 .target_known = x->target_known, .frag = jfrag_ref(f)};
+					 .target_known = x->target_known, .used = t->frag_lookups,
+					 .frag = jfrag_ref(f)};
 		memcpy(sl->target, target, strlen(target) + 1);
 	}
 	return f;

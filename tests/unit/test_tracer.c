@@ -180,6 +180,11 @@ test_select_and_block_in_created(void **state)
 	assert_string_equal(str(r1, "verdict", NULL), "blocked");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(r1, "result"), "error")), 1105);
 	assert_non_null(strstr(str(r1, "result", "message"), "sourcekeyspace.t1"));
+	assert_non_null(strstr(str(r1, "guard", "reason"), "sourcekeyspace.t1"));
+	assert_true(json_is_integer(json_object_get(json_object_get(r1, "guard"), "rule")));
+	assert_true(json_is_integer(json_object_get(r1, "latency_us")));
+	assert_null(json_object_get(r0, "guard"));
+	assert_null(json_object_get(r0, "statement_index"));
 
 	json_t *r2 = stmt_rec(&h, 2);
 	assert_string_equal(str(r2, "class", NULL), "drop");
@@ -349,6 +354,10 @@ test_prepared_and_redaction(void **state)
 	srv_ok(&s, 0, 2);
 	sc_cmd_bytes(&s, WIRE_COM_QUERY, "CREATE USER bob IDENTIFIED BY 'hunter2'");
 	srv_ok(&s, 0, 2);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "PREPARE s1 FROM 'DELETE FROM t2 WHERE id = \\'a\\''");
+	srv_ok(&s, 0, 2);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "EXECUTE s1");
+	srv_ok(&s, 1, 2);
 	h_run(&h, &s);
 
 	json_t *p = stmt_rec(&h, 0), *e = stmt_rec(&h, 1), *u = stmt_rec(&h, 2);
@@ -358,6 +367,14 @@ test_prepared_and_redaction(void **state)
 	assert_string_equal(str(e, "tablet_type", NULL), "REPLICA");
 	assert_string_equal(str(table0(e), "reached", NULL), "targetkeyspace.t2");
 	assert_string_equal(str(u, "sql", NULL), "CREATE USER bob IDENTIFIED BY ?");
+	/* SQL-level EXECUTE: the record shows what the client sent and what it ran */
+	json_t *x = stmt_rec(&h, 4);
+	assert_string_equal(str(x, "sql", NULL), "EXECUTE s1");
+	assert_string_equal(str(x, "prepared_sql", NULL), "DELETE FROM t2 WHERE id = 'a'");
+	assert_string_equal(str(x, "class", NULL), "delete");
+	assert_string_equal(str(table0(x), "reached", NULL), "targetkeyspace.t2");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(x, "result"), "affected")), 1);
+	assert_null(json_object_get(stmt_rec(&h, 3), "prepared_sql"));
 	char *all = json_dumps(h.lines, 0);
 	assert_null(strstr(all, "hunter2"));
 	free(all);
