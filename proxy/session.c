@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 #define PRE_GREETING_MAX 65536 /* client bytes tolerated before the greeting */
 #define LINGER_S 5             /* flushing queued bytes at close */
 #define IOV_BATCH 16
+#define SEND_IOV_MAX 16        /* chunks per speculative send */
 #define READ_MAX 16384         /* bytes per read, as libevent's bufferevents read */
 
 enum sess_phase {
@@ -319,6 +321,40 @@ release_pressure(struct session *s, struct bufferevent *dst)
 
 /* ---- client -> server ----------------------------------------------------------- */
 
+/* Socket I/O of our own reads and speculative writes goes through recv/send (recvmsg/
+ * sendmsg for several chunks), not readv/writev as libevent's: those take the VFS path
+ * (file position checks, fsnotify) on every call, twice per query each way. */
+static ssize_t
+sock_recv(int fd, struct evbuffer_iovec *v, int nv)
+{
+	if (nv == 1)
+		return recv(fd, v[0].iov_base, v[0].iov_len, 0);
+	/* evbuffer_iovec has struct iovec's layout (libevent documents it for Unix) */
+	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)nv};
+	return recvmsg(fd, &m, 0);
+}
+
+/* Writes up to n bytes from the front of src (not drained); -1 with errno as send's. */
+static ssize_t
+sock_send(int fd, struct evbuffer *src, size_t n)
+{
+	struct evbuffer_iovec v[SEND_IOV_MAX];
+	int nv = evbuffer_peek(src, (ev_ssize_t)n, NULL, v, SEND_IOV_MAX);
+	size_t total = 0;
+
+	if (nv > SEND_IOV_MAX)
+		nv = SEND_IOV_MAX; /* the rest is queued by the caller */
+	for (int i = 0; i < nv; i++) {
+		if (v[i].iov_len > n - total)
+			v[i].iov_len = n - total;
+		total += v[i].iov_len;
+	}
+	if (nv == 1)
+		return send(fd, v[0].iov_base, v[0].iov_len, MSG_NOSIGNAL);
+	struct msghdr m = {.msg_iov = (struct iovec *)v, .msg_iovlen = (size_t)nv};
+	return nv > 0 ? sendmsg(fd, &m, MSG_NOSIGNAL) : 0;
+}
+
 /* Moves n bytes from src toward dst's socket.  When nothing is queued for dst yet, the
  * bytes are written at once (haproxy's speculative send): a query or a small result then
  * costs no epoll_ctl to arm and disarm dst's write event.  What the socket does not
@@ -330,9 +366,11 @@ relay_bytes(struct bufferevent *dst, struct evbuffer *src, size_t n)
 	struct evbuffer *out = bufferevent_get_output(dst);
 
 	if (evbuffer_get_length(out) == 0) {
-		int w = evbuffer_write_atmost(src, bufferevent_getfd(dst), (ev_ssize_t)n);
-		if (w > 0)
+		ssize_t w = sock_send((int)bufferevent_getfd(dst), src, n);
+		if (w > 0) {
+			evbuffer_drain(src, (size_t)w);
 			n -= (size_t)w;
+		}
 	}
 	if (n > 0)
 		evbuffer_remove_buffer(src, out, n);
@@ -683,7 +721,7 @@ side_readable(struct session *s, struct bufferevent *bev, bool cli)
 	nv = evbuffer_reserve_space(in, READ_MAX, v, 2);
 	if (nv > 0) {
 		/* evbuffer_iovec has struct iovec's layout (libevent documents it for Unix) */
-		n = readv((int)bufferevent_getfd(bev), (struct iovec *)v, nv);
+		n = sock_recv((int)bufferevent_getfd(bev), v, nv);
 		err = errno;
 	}
 	if (n > 0) {
