@@ -26,6 +26,7 @@
 #define TRACER_MAX_SQL_PREPARES 256 /* SQL-level PREPARE names remembered per connection */
 #define TRACER_FRAG_SLOTS 256       /* statement shapes whose record text is kept */
 #define TRACER_TARGET_SLOTS 8       /* parsed session targets kept */
+#define TRACER_EXEC_SLOTS 64        /* prepared texts whose analysis is kept (sets of 2) */
 #define TRACER_OUTCOME_MAX 128      /* OK results with counts below this are kept as text */
 
 /* A piece of a record's text: the members of a JSON object as jansson wrote them,
@@ -49,6 +50,19 @@ struct stmt_slot {
 	uint64_t used;                /* when last hit (the tracer's lookup count) */
 	char target[VT_NAME_MAX];
 	struct jfrag *frag;
+};
+
+/* The classification and digest of one prepared statement's text (see conn_execute). */
+struct exec_slot {
+	uint64_t key;                 /* 0 = empty */
+	uint64_t used;
+	unsigned lex_flags;
+	size_t len;                   /* text[0..len): the text as prepared */
+	size_t start, slen;           /* the statement within it */
+	char *text;                   /* owned: text, then the digest after its NUL */
+	const char *digest;
+	uint64_t digest_hash;
+	unsigned char *st;            /* owned: the sql_stmt's used bytes (see st_pack) */
 };
 
 struct tracer {
@@ -75,6 +89,7 @@ struct tracer {
 	struct sql_stmt st;                  /* scratch: the statement being analysed */
 	struct route_result res;             /* scratch: its resolution */
 	bool digest_done;                    /* scratch: its digest, made on first use */
+	bool ran_other;                      /* scratch: it was analysed as another text */
 	uint64_t digest_hash;
 	char digest[SQL_DIGEST_MAX];
 	struct jconst {                      /* JSON strings of our own static names */
@@ -83,6 +98,8 @@ struct tracer {
 	} jconst[64];
 	struct stmt_slot *frags;             /* TRACER_FRAG_SLOTS statement fragments, in */
 	uint64_t frag_lookups;               /* sets of two (a workload alternating two shapes */
+	struct exec_slot *execs;             /* TRACER_EXEC_SLOTS, allocated on first use */
+	uint64_t exec_lookups;
 	                                     /* of one slot would miss every time otherwise) */
 	struct jfrag *outcome[3][2][TRACER_OUTCOME_MAX]; /* verdict x rows/affected x count */
 };
@@ -201,6 +218,11 @@ tracer_free(struct tracer *t)
 	for (size_t i = 0; i < sizeof(t->jconst) / sizeof(t->jconst[0]); i++) {
 		json_decref(t->jconst[i].j);
 	}
+	for (size_t i = 0; t->execs != NULL && i < TRACER_EXEC_SLOTS; i++) {
+		free(t->execs[i].text);
+		free(t->execs[i].st);
+	}
+	free(t->execs);
 	for (size_t i = 0; t->frags != NULL && i < TRACER_FRAG_SLOTS; i++) {
 		jfrag_unref(t->frags[i].frag);
 	}
@@ -917,7 +939,6 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	const struct vt_target *tgt = conn_target(c, x->target_known ? x->target_raw : "");
 
 	ts->cls = t->st.cls;
-	t->digest_done = false;
 	memset(gd, 0, sizeof(*gd));
 	if (t->rules != NULL) {
 		route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
@@ -1203,6 +1224,19 @@ conn_sql_prepares(struct tracer_conn *c, const char *sql, size_t n, size_t *out_
 	return sql;
 }
 
+/* True if the guard's decision on a statement of cmd refuses the command. */
+static bool
+cmd_denies(struct tracer_conn *c, struct tcmd *cmd, const struct guard_decision *gd)
+{
+	if (gd->verdict != GUARD_DENY || !c->t->opts.can_block) {
+		return false;
+	}
+	if (cmd->block_reason[0] == 0) {
+		snprintf(cmd->block_reason, sizeof(cmd->block_reason), "%s", gd->reason);
+	}
+	return true;
+}
+
 /* Analyses statement i of cmd; returns true if the guard denies it. */
 static bool
 cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ctx *x,
@@ -1213,7 +1247,9 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 
 	size_t en;
 
+	c->t->digest_done = false;
 	sql_classify(sql, n, x->lex_flags, &c->t->st);
+	c->t->ran_other = false;
 	const char *exec = conn_sql_prepares(c, sql, n, &en);
 	if (exec == sql) {
 		stmt_analyse(c, x, sql, n, truncated, NULL, s, &gd);
@@ -1221,17 +1257,12 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 		/* EXECUTE s: the tables, class and guard verdict are those of the prepared
 		 * text; the record keeps the EXECUTE's own SQL beside it. */
 		const struct stmt_text shown = {sql, n};
+		c->t->ran_other = true;
 		sql_classify(exec, en, x->lex_flags, &c->t->st);
 		stmt_analyse(c, x, exec, en, false, &shown, s, &gd);
 	}
 	ctx_after(x, &c->t->st, tbuf, tlen);
-	if (gd.verdict == GUARD_DENY && c->t->opts.can_block) {
-		if (cmd->block_reason[0] == 0) {
-			snprintf(cmd->block_reason, sizeof(cmd->block_reason), "%s", gd.reason);
-		}
-		return true;
-	}
-	return false;
+	return cmd_denies(c, cmd, &gd);
 }
 
 static struct tcmd *
@@ -1265,6 +1296,152 @@ conn_query(struct tracer_conn *c, const struct wire_command *wc, struct stmt_ctx
 		*deny |= cmd_add_stmt(c, cmd, i, x, wc->text + start, len,
 				      last && wc->text_truncated, tbuf, sizeof(tbuf));
 	}
+	return cmd;
+}
+
+/* ---- COM_STMT_EXECUTE --------------------------------------------------------- */
+
+/* A prepared statement runs the same text every time: its classification and digest
+ * (which depend on the text and the lexer flags only, never on the session or the
+ * rules) are kept by text, so a repeated EXECUTE is neither split, lexed nor digested
+ * again.  Routing, the guard and the counters still run on every one. */
+
+static size_t
+st_packed_size(const struct sql_stmt *st)
+{
+	size_t nt = st->ntables < SQL_STMT_MAX_TABLES ? st->ntables : SQL_STMT_MAX_TABLES;
+
+	return offsetof(struct sql_stmt, tables) + nt * sizeof(st->tables[0]) + sizeof(uint16_t) +
+	       st->names_used;
+}
+
+/* The bytes of st that mean something: the fields before the tables, the tables used,
+ * the name bytes used (names are offsets into them). */
+static void
+st_pack(const struct sql_stmt *st, unsigned char *out)
+{
+	size_t nt = st->ntables < SQL_STMT_MAX_TABLES ? st->ntables : SQL_STMT_MAX_TABLES;
+	size_t o = offsetof(struct sql_stmt, tables);
+
+	memcpy(out, st, o);
+	memcpy(out + o, st->tables, nt * sizeof(st->tables[0]));
+	o += nt * sizeof(st->tables[0]);
+	memcpy(out + o, &st->names_used, sizeof(uint16_t));
+	memcpy(out + o + sizeof(uint16_t), st->names, st->names_used);
+}
+
+static void
+st_unpack(const unsigned char *in, struct sql_stmt *st)
+{
+	size_t o = offsetof(struct sql_stmt, tables);
+
+	memcpy(st, in, o);
+	size_t nt = st->ntables < SQL_STMT_MAX_TABLES ? st->ntables : SQL_STMT_MAX_TABLES;
+	memcpy(st->tables, in + o, nt * sizeof(st->tables[0]));
+	o += nt * sizeof(st->tables[0]);
+	memcpy(&st->names_used, in + o, sizeof(uint16_t));
+	memcpy(st->names, in + o + sizeof(uint16_t), st->names_used);
+}
+
+static uint64_t
+exec_key(const char *text, size_t n, unsigned lex_flags)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ lex_flags;
+
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ (unsigned char)text[i]) * 0x100000001b3ull;
+	}
+	return h | 1; /* never 0, the empty slot's key */
+}
+
+static struct exec_slot *
+exec_find(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned lex_flags)
+{
+	struct exec_slot *set = t->execs ? &t->execs[(key % TRACER_EXEC_SLOTS) & ~1ull] : NULL;
+
+	t->exec_lookups++;
+	for (int w = 0; set != NULL && w < 2; w++) {
+		struct exec_slot *e = &set[w];
+		if (e->key == key && e->len == n && e->lex_flags == lex_flags &&
+		    memcmp(e->text, text, n) == 0) {
+			e->used = t->exec_lookups;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Keeps the analysis just made of text (one statement: t->st, its digest in t->digest). */
+static void
+exec_keep(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned lex_flags,
+	  size_t start, size_t slen)
+{
+	if (t->execs == NULL && (t->execs = calloc(TRACER_EXEC_SLOTS, sizeof(*t->execs))) == NULL) {
+		return;
+	}
+	struct exec_slot *set = &t->execs[(key % TRACER_EXEC_SLOTS) & ~1ull];
+	struct exec_slot *e = set[0].used <= set[1].used ? &set[0] : &set[1];
+	size_t dl = strlen(t->digest);
+	char *tx = malloc(n + 1 + dl + 1);
+	unsigned char *st = malloc(st_packed_size(&t->st));
+
+	if (tx == NULL || st == NULL) {
+		free(tx);
+		free(st);
+		return;
+	}
+	memcpy(tx, text, n);
+	tx[n] = 0;
+	memcpy(tx + n + 1, t->digest, dl + 1);
+	st_pack(&t->st, st);
+	free(e->text);
+	free(e->st);
+	*e = (struct exec_slot){.key = key, .used = t->exec_lookups, .lex_flags = lex_flags,
+				.len = n, .start = start, .slen = slen, .text = tx,
+				.digest = tx + n + 1, .digest_hash = t->digest_hash, .st = st};
+}
+
+/* Classes whose analysis also changes the session's prepared texts or its target: never
+ * taken from the cache (none of them can be prepared with COM_STMT_PREPARE anyway). */
+static bool
+exec_cacheable(const struct sql_stmt *st)
+{
+	return st->cls != SQL_CLASS_PREPARE && st->cls != SQL_CLASS_EXECUTE &&
+	       st->cls != SQL_CLASS_DEALLOCATE && st->cls != SQL_CLASS_USE;
+}
+
+static struct tcmd *
+conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_ctx *x,
+	     uint64_t ts_us, bool *deny)
+{
+	struct tracer *t = c->t;
+	uint64_t key = exec_key(wc->text, wc->text_len, x->lex_flags);
+	struct exec_slot *e = exec_find(t, key, wc->text, wc->text_len, x->lex_flags);
+	struct guard_decision gd;
+
+	if (e == NULL) {
+		struct tcmd *cmd = conn_query(c, wc, x, ts_us, deny);
+		size_t pos = 0, start, slen, s2, l2;
+		if (cmd != NULL && cmd->n == 1 && !wc->text_truncated && !t->ran_other &&
+		    exec_cacheable(&t->st) &&
+		    sql_split_next(wc->text, wc->text_len, &pos, &start, &slen)) {
+			if (!sql_split_next(wc->text, wc->text_len, &pos, &s2, &l2)) {
+				stmt_digest(t, x, wc->text + start, slen);
+				exec_keep(t, key, wc->text, wc->text_len, x->lex_flags, start, slen);
+			}
+		}
+		return cmd;
+	}
+	struct tcmd *cmd = cmd_new(c, wc->cmd, 1, ts_us);
+	if (cmd == NULL) {
+		return NULL;
+	}
+	st_unpack(e->st, &t->st);
+	memcpy(t->digest, e->digest, strlen(e->digest) + 1);
+	t->digest_hash = e->digest_hash;
+	t->digest_done = true;
+	stmt_analyse(c, x, e->text + e->start, e->slen, false, NULL, &cmd->s[0], &gd);
+	*deny = cmd_denies(c, cmd, &gd);
 	return cmd;
 }
 
@@ -1326,7 +1503,7 @@ conn_command(struct tracer_conn *c, const struct wire_conv *wc, const struct wir
 			return WIRE_FORWARD; /* statement never seen prepared: nothing to analyse */
 		}
 		x.command = "execute";
-		cmd = conn_query(c, w, &x, ev->ts_us, &deny);
+		cmd = conn_execute(c, w, &x, ev->ts_us, &deny);
 		break;
 	case WIRE_COM_INIT_DB:
 		x.command = "init_db";

@@ -382,6 +382,107 @@ test_prepared_and_redaction(void **state)
 	h_teardown(&h);
 }
 
+/* COM_STMT_PREPARE's OK for statement id: ncols columns, nparams parameters. */
+static void
+srv_prepare_ok(struct script *s, uint32_t id, unsigned ncols, unsigned nparams)
+{
+	struct bb b = {0};
+
+	bb_u8(&b, 0);
+	bb_le(&b, id, 4);
+	bb_le(&b, ncols, 2);
+	bb_le(&b, nparams, 2);
+	bb_u8(&b, 0);
+	bb_le(&b, 0, 2);
+	sc_srv(s, &b);
+	bb_free(&b);
+	for (unsigned i = 0; i < nparams; i++) {
+		srv_coldef(s, "?");
+	}
+	if (nparams > 0) {
+		srv_eof(s, 2);
+	}
+	for (unsigned i = 0; i < ncols; i++) {
+		srv_coldef(s, "c");
+	}
+	if (ncols > 0) {
+		srv_eof(s, 2);
+	}
+}
+
+/* COM_STMT_EXECUTE of statement id with one LONGLONG parameter. */
+static void
+sc_execute(struct script *s, uint32_t id, uint64_t param)
+{
+	struct bb b = {0};
+
+	bb_u8(&b, WIRE_COM_STMT_EXECUTE);
+	bb_le(&b, id, 4);
+	bb_u8(&b, 0);
+	bb_le(&b, 1, 4);
+	bb_u8(&b, 0);    /* null bitmap */
+	bb_u8(&b, 1);    /* types follow */
+	bb_le(&b, 8, 2); /* LONGLONG */
+	bb_le(&b, param, 8);
+	sc_cmd(s, &b);
+	bb_free(&b);
+}
+
+/* A prepared text's analysis is kept between EXECUTEs: alternating statements keep their
+ * own class and tables, and what is reached follows the session's target and the rules
+ * in force at each run, never the first run's. */
+static void
+test_execute_reuses_analysis_not_routing(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0};
+
+	h_setup(&h, "02-rdonly-switched", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, "sourcekeyspace");
+	sc_cmd_bytes(&s, WIRE_COM_STMT_PREPARE, "SELECT c FROM t1 WHERE id = ?");
+	srv_prepare_ok(&s, 1, 1, 1);
+	sc_cmd_bytes(&s, WIRE_COM_STMT_PREPARE, "DELETE FROM t1 WHERE id = ?;");
+	srv_prepare_ok(&s, 2, 0, 1);
+	for (int round = 0; round < 2; round++) {
+		sc_execute(&s, 1, 5);
+		srv_resultset(&s, false, 1, 1, 0x0002);
+		sc_execute(&s, 2, 6);
+		srv_ok(&s, 1, 0x0002);
+		if (round == 0) {
+			sc_cmd_bytes(&s, WIRE_COM_QUERY, "USE `sourcekeyspace@rdonly`");
+			srv_ok(&s, 0, 0x0002);
+		}
+	}
+	h_run(&h, &s);
+
+	/* records: 2 prepares, select, delete, use, select, delete */
+	json_t *s1 = stmt_rec(&h, 2), *d1 = stmt_rec(&h, 3), *s2 = stmt_rec(&h, 5),
+	       *d2 = stmt_rec(&h, 6);
+	assert_string_equal(str(s1, "class", NULL), "select");
+	assert_string_equal(str(s2, "class", NULL), "select");
+	assert_string_equal(str(d1, "class", NULL), "delete");
+	assert_string_equal(str(d2, "class", NULL), "delete");
+	assert_string_equal(str(s1, "sql", NULL), "SELECT c FROM t1 WHERE id = ?");
+	assert_string_equal(str(s2, "sql", NULL), "SELECT c FROM t1 WHERE id = ?");
+	assert_string_equal(str(d2, "sql", NULL), "DELETE FROM t1 WHERE id = ?");
+	assert_string_equal(str(s1, "digest", NULL), str(s2, "digest", NULL));
+	assert_string_equal(str(s1, "digest_hash", NULL), str(s2, "digest_hash", NULL));
+	assert_string_equal(str(table0(s1), "reached", NULL), "sourcekeyspace.t1");
+	assert_string_equal(str(s1, "tablet_type", NULL), "PRIMARY");
+	/* after USE sourcekeyspace@rdonly, rdonly reads of t1 are switched */
+	assert_string_equal(str(table0(s2), "reached", NULL), "targetkeyspace.t1");
+	assert_string_equal(str(s2, "tablet_type", NULL), "RDONLY");
+	assert_string_equal(str(table0(d1), "role", NULL), "write");
+	assert_string_equal(str(table0(d2), "role", NULL), "write");
+	assert_string_equal(str(d2, "target", NULL), "sourcekeyspace@rdonly");
+	struct tracer_counts c;
+	tracer_get_counts(h.t, &c);
+	assert_int_equal(c.statements, 7);
+	sc_free(&s);
+	h_teardown(&h);
+}
+
 int
 main(void)
 {
@@ -391,6 +492,7 @@ main(void)
 		cmocka_unit_test(test_capture_and_warn_never_block),
 		cmocka_unit_test(test_prepared_and_redaction),
 		cmocka_unit_test(test_shape_cache_follows_state),
+		cmocka_unit_test(test_execute_reuses_analysis_not_routing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
