@@ -169,15 +169,45 @@ jbuf_members(struct jbuf *b, const json_t *obj)
 	}
 }
 
+/* Eight bytes at a time (SWAR): true if any byte of w is below 0x20, at or above 0x7f, a
+ * quote or a backslash, i.e. would not be copied as is into a JSON string. */
+static inline bool
+word_needs_escape(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\'), d = w ^ (ones * 0x7f);
+
+	uint64_t hit = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) |
+		       ((d - ones) & ~d) | w;
+
+	return (hit & high) != 0; /* no byte is missed; a false alarm only takes the byte loop */
+}
+
+/* Length of the prefix of p[0..n) that JSON takes as is (see jbuf_string). */
+static size_t
+plain_prefix(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		if (word_needs_escape(w)) {
+			break;
+		}
+	}
+	while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\') {
+		i++;
+	}
+	return i;
+}
+
 void
 jbuf_string(struct jbuf *b, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
+	size_t i = plain_prefix(p, n);
 
-	while (i < n && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\') {
-		i++;
-	}
 	if (i == n) {
 		if (jbuf_room(b, n + 2)) {
 			b->p[b->len] = '"';

@@ -62,6 +62,15 @@ test_string_as_jansson(void **state)
 			check_string(buf, 2);
 		}
 	}
+	/* every byte at every position of a longer text (the word-at-a-time scan's lanes) */
+	char line[24];
+	for (int c = 0; c < 256; c++) {
+		for (size_t k = 0; k < sizeof(line); k++) {
+			memset(line, 'x', sizeof(line));
+			line[k] = (char)c;
+			check_string(line, sizeof(line));
+		}
+	}
 	const char *sql = "SELECT c FROM sbtest1 WHERE id = 5 AND pad = 'x/y' -- done";
 	check_string(sql, strlen(sql));
 	check_string("", 0);
