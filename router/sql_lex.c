@@ -135,13 +135,13 @@ static uint16_t kw_table[KW_SLOTS];
 static uint8_t kw_len[SQL_KW_COUNT]; /* strlen of each name: most probes fail on length */
 static bool kw_ready;
 
-static unsigned char
+static inline unsigned char
 up(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') ? (unsigned char)(c - 'a' + 'A') : c;
 }
 
-static unsigned
+static inline unsigned
 kw_hash(const char *s, size_t n)
 {
 	unsigned h = (unsigned)n * 131u;
@@ -191,8 +191,9 @@ kw_init(void)
 		kw_build();
 }
 
-enum sql_kw
-sql_kw_lookup(const char *s, size_t n)
+/* The lookup itself, inlined into the lexer (one call per identifier otherwise). */
+static inline enum sql_kw
+kw_lookup(const char *s, size_t n)
 {
 	unsigned i;
 
@@ -207,6 +208,12 @@ sql_kw_lookup(const char *s, size_t n)
 			return (enum sql_kw)k;
 	}
 	return SQL_KW_NONE;
+}
+
+enum sql_kw
+sql_kw_lookup(const char *s, size_t n)
+{
+	return kw_lookup(s, n);
 }
 
 /* The reference lookup (binary search of the sorted names), for tests. */
@@ -605,8 +612,15 @@ sql_lex_init(struct sql_lex *lx, const char *z, size_t n, unsigned flags)
 	lx->flags = flags;
 }
 
-bool
-sql_lex_next(struct sql_lex *lx, struct sql_tok *t)
+/* Token types after which the previous-code-token state (prev_word) is kept. */
+#define KEEP_PREV_WORD                                                                     \
+	((1u << SQL_TK_SPACE) | (1u << SQL_TK_COMMENT) | (1u << SQL_TK_HINT) |             \
+	 (1u << SQL_TK_DIRECTIVE))
+_Static_assert(SQL_TK_COUNT <= 32, "token types fit a mask");
+
+/* sql_lex_next, inlined into sql_lex_next_code (its one hot caller here). */
+static inline bool
+lex_next(struct sql_lex *lx, struct sql_tok *t)
 {
 	size_t i = lx->pos, j;
 
@@ -627,11 +641,16 @@ sql_lex_next(struct sql_lex *lx, struct sql_tok *t)
 	t->len = j - i;
 	lx->pos = j;
 	if (t->type == SQL_TK_IDENT)
-		t->kw = (uint16_t)sql_kw_lookup(lx->z + i, t->len);
-	if (t->type != SQL_TK_SPACE && t->type != SQL_TK_COMMENT && t->type != SQL_TK_HINT &&
-	    t->type != SQL_TK_DIRECTIVE)
+		t->kw = (uint16_t)kw_lookup(lx->z + i, t->len);
+	if (!((1u << t->type) & KEEP_PREV_WORD))
 		lx->prev_word = t->type == SQL_TK_IDENT || t->type == SQL_TK_QIDENT;
 	return true;
+}
+
+bool
+sql_lex_next(struct sql_lex *lx, struct sql_tok *t)
+{
+	return lex_next(lx, t);
 }
 
 bool
@@ -641,7 +660,7 @@ sql_lex_next_code(struct sql_lex *lx, struct sql_tok *t)
 		/* whitespace is skipped here without building tokens (the hot path) */
 		while (lx->pos < lx->n && lex_class[(unsigned char)lx->z[lx->pos]] == CC_SPACE)
 			lx->pos++;
-		if (!sql_lex_next(lx, t))
+		if (!lex_next(lx, t))
 			return false;
 		switch (t->type) {
 		case SQL_TK_SPACE:
