@@ -4,7 +4,11 @@
  *      statements/s on one core;
  *   2. heap allocations on that path, counted by interposing malloc/calloc/realloc in
  *      this binary (glibc's __libc_* underneath), expected 0;
- *   3. time to load a generated rules document with 10,000 rules, from memory and from
+ *   3. the lexer's per-statement helpers on a sysbench oltp_read_write mix (10 point
+ *      selects, 4 range selects, 2 updates, delete, insert with long quoted strings,
+ *      BEGIN, COMMIT): sql_split_next (one full pass), sql_digest, sql_has_secret,
+ *      ns/statement;
+ *   4. time to load a generated rules document with 10,000 rules, from memory and from
  *      a file.
  * All times are thread CPU time (CLOCK_THREAD_CPUTIME_ID).
  * Usage: bench_router [seconds-per-phase, default 2] */
@@ -17,6 +21,8 @@
 #include "router/classify.h"
 #include "router/resolve.h"
 #include "router/rules.h"
+#include "router/sql_digest.h"
+#include "router/sql_lex.h"
 #include "router/target.h"
 
 /* --- allocation counter (not under ASan, which owns malloc) ------------------------- */
@@ -187,6 +193,98 @@ bench_statements(double secs)
 	rules_unref(r);
 }
 
+/* One sysbench oltp_read_write transaction, in the proportions sysbench sends it (the
+ * statements the capture profile was taken on). */
+static const char *const sysbench[] = {
+    "BEGIN",
+    "SELECT c FROM sbtest1 WHERE id=5021",
+    "SELECT c FROM sbtest3 WHERE id=49917",
+    "SELECT c FROM sbtest2 WHERE id=502",
+    "SELECT c FROM sbtest4 WHERE id=7",
+    "SELECT c FROM sbtest1 WHERE id=38812",
+    "SELECT c FROM sbtest2 WHERE id=4990",
+    "SELECT c FROM sbtest3 WHERE id=1024",
+    "SELECT c FROM sbtest4 WHERE id=50000",
+    "SELECT c FROM sbtest1 WHERE id=313",
+    "SELECT c FROM sbtest2 WHERE id=2718",
+    "SELECT c FROM sbtest3 WHERE id BETWEEN 4021 AND 4120",
+    "SELECT SUM(k) FROM sbtest4 WHERE id BETWEEN 100 AND 199",
+    "SELECT c FROM sbtest1 WHERE id BETWEEN 77 AND 176 ORDER BY c",
+    "SELECT DISTINCT c FROM sbtest2 WHERE id BETWEEN 9 AND 108 ORDER BY c",
+    "UPDATE sbtest3 SET k=k+1 WHERE id=501",
+    "UPDATE sbtest4 SET c='38218461204-03942394029-59420342983-92384023984-12839283746-"
+    "00192837465-91827364501-28374650192-83746501928-37465019283' WHERE id=44",
+    "DELETE FROM sbtest1 WHERE id=9931",
+    "INSERT INTO sbtest1 (id, k, c, pad) VALUES (9931, 4123, '68487932199-96439406143-"
+    "93774651418-41631865787-96406072701-20604855487-25459966574-28203206787-41238978918-"
+    "19503783441', '22195207048-70116052123-74140395089-76317954521-98694025897')",
+    "COMMIT",
+};
+#define NSYSBENCH (sizeof(sysbench) / sizeof(sysbench[0]))
+
+/* ns per statement of fn over the sysbench mix for about secs of CPU; *sink keeps the
+ * results alive (the compiler may not drop the calls). */
+static double
+bench_mix(double secs, unsigned long (*fn)(const char *, size_t), unsigned long *sink)
+{
+	size_t lens[NSYSBENCH], i;
+	unsigned long n = 0;
+	double t0, t1;
+
+	for (i = 0; i < NSYSBENCH; i++)
+		lens[i] = strlen(sysbench[i]);
+	t0 = now_s();
+	do {
+		for (i = 0; i < 1000; i++) {
+			size_t k = (n + i) % NSYSBENCH;
+
+			*sink += fn(sysbench[k], lens[k]);
+		}
+		n += 1000;
+		t1 = now_s();
+	} while (t1 - t0 < secs);
+	return (t1 - t0) * 1e9 / (double)n;
+}
+
+/* One full splitter pass, as each of the tracer's two passes over a COM_QUERY does. */
+static unsigned long
+run_split(const char *sql, size_t n)
+{
+	size_t pos = 0, start, len;
+	unsigned long r = 0;
+
+	while (sql_split_next(sql, n, &pos, &start, &len))
+		r += start + len;
+	return r;
+}
+
+static unsigned long
+run_digest(const char *sql, size_t n)
+{
+	char d[SQL_DIGEST_MAX];
+
+	return (unsigned long)sql_digest(sql, n, 0, d, sizeof(d));
+}
+
+static unsigned long
+run_has_secret(const char *sql, size_t n)
+{
+	return sql_has_secret(sql, n, 0);
+}
+
+static void
+bench_lexer(double secs)
+{
+	unsigned long sink = 0;
+	double split = bench_mix(secs, run_split, &sink);
+	double digest = bench_mix(secs, run_digest, &sink);
+	double secret = bench_mix(secs, run_has_secret, &sink);
+
+	printf("sysbench mix (%zu statements): split %.1f ns/statement (one pass), digest %.1f "
+	       "ns/statement, has_secret %.1f ns/statement (checksum %lu)\n",
+	       NSYSBENCH, split, digest, secret, sink % 1000);
+}
+
 static char *
 make_10k(size_t *len)
 {
@@ -262,6 +360,7 @@ main(int argc, char **argv)
 	if (secs <= 0)
 		secs = 2.0;
 	bench_statements(secs);
+	bench_lexer(secs);
 	bench_load();
 	return 0;
 }

@@ -6,11 +6,49 @@
 
 #include "router/sql_lex.h"
 
+/* The digest's FNV-1a hash is folded in while the text is built, not in one loop at the
+ * end: the multiply chain (4 cycles a byte with nothing else to do) then overlaps with
+ * lexing the next tokens.  Only bytes at least HASH_LAG behind the end are folded, as
+ * the '?' and row folding take back a few of the last bytes; every shrink goes through
+ * dbuf_trim, which recomputes the hash if it ever cuts into the folded bytes (same
+ * result, just slower).  Bytes are only ever written at the end, so folded bytes are
+ * final. */
+#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
+#define HASH_LAG 16
+
 struct dbuf {
 	char *p;
 	size_t cap; /* usable bytes, NUL excluded */
 	size_t len;
+	uint64_t h;    /* FNV-1a of p[0..hashed) (sql_digest only) */
+	size_t hashed;
 };
+
+/* Folds p[hashed..upto) into the hash. */
+static void
+dbuf_hash_to(struct dbuf *b, size_t upto)
+{
+	uint64_t h = b->h;
+
+	for (size_t i = b->hashed; i < upto; i++) {
+		h = (h ^ (unsigned char)b->p[i]) * FNV_PRIME;
+	}
+	b->h = h;
+	b->hashed = upto;
+}
+
+/* Drops the last k bytes. */
+static void
+dbuf_trim(struct dbuf *b, size_t k)
+{
+	b->len -= k;
+	if (b->len < b->hashed) {
+		b->h = FNV_OFFSET;
+		b->hashed = 0;
+		dbuf_hash_to(b, b->len);
+	}
+}
 
 static void
 dbuf_put(struct dbuf *b, const char *s, size_t n)
@@ -21,6 +59,24 @@ dbuf_put(struct dbuf *b, const char *s, size_t n)
 		n = room;
 	}
 	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/* dbuf_put of s upper-cased (a-z only, as the keyword lookup folds case). */
+static void
+dbuf_put_upper(struct dbuf *b, const char *s, size_t n)
+{
+	size_t room = b->cap - b->len, i;
+	char *w = b->p + b->len;
+
+	if (n > room) {
+		n = room;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		w[i] = (char)((c >= 'a' && c <= 'z') ? c - ('a' - 'A') : c);
+	}
 	b->len += n;
 }
 
@@ -45,11 +101,11 @@ static void
 digest_put_placeholder(struct dbuf *b)
 {
 	if (dbuf_ends_with(b, "?+, ")) {
-		b->len -= 2;
+		dbuf_trim(b, 2);
 		return;
 	}
 	if (dbuf_ends_with(b, "?, ")) {
-		b->len -= 2;
+		dbuf_trim(b, 2);
 		dbuf_put(b, "+", 1);
 		return;
 	}
@@ -62,9 +118,9 @@ static void
 digest_fold_rows(struct dbuf *b)
 {
 	if (dbuf_ends_with(b, "(?+),(?+)")) {
-		b->len -= 5;
+		dbuf_trim(b, 5);
 	} else if (dbuf_ends_with(b, "(?),(?)")) {
-		b->len -= 4;
+		dbuf_trim(b, 4);
 	}
 }
 
@@ -80,7 +136,7 @@ tok_needs_space_before(const struct sql_tok *t)
 uint64_t
 sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outlen)
 {
-	struct dbuf b = {out, outlen ? outlen - 1 : 0, 0};
+	struct dbuf b = {out, outlen ? outlen - 1 : 0, 0, FNV_OFFSET, 0};
 	struct sql_lex lx;
 	struct sql_tok t;
 	bool after_open = true; /* no space before the first token or after '(' / '.' */
@@ -96,8 +152,9 @@ sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outl
 		if (tok_is_literal(&t)) {
 			digest_put_placeholder(&b);
 		} else if (t.type == SQL_TK_IDENT && t.kw != 0) {
-			const char *kw = sql_kw_name((enum sql_kw)t.kw);
-			dbuf_put(&b, kw, strlen(kw));
+			/* the keyword's name is the token's text upper-cased (the lookup matched
+			 * it byte for byte after folding a-z), so no name or strlen is needed */
+			dbuf_put_upper(&b, sql + t.off, t.len);
 		} else {
 			dbuf_put(&b, sql + t.off, t.len);
 		}
@@ -105,15 +162,15 @@ sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outl
 			digest_fold_rows(&b);
 		}
 		after_open = t.type == SQL_TK_LPAREN || t.type == SQL_TK_DOT;
+		if (b.len > b.hashed + HASH_LAG) {
+			dbuf_hash_to(&b, b.len - HASH_LAG);
+		}
 	}
 	if (outlen) {
 		out[b.len] = 0;
 	}
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < b.len; i++) {
-		h = (h ^ (unsigned char)out[i]) * 1099511628211ULL;
-	}
-	return h;
+	dbuf_hash_to(&b, b.len);
+	return b.h;
 }
 
 static bool
@@ -123,16 +180,46 @@ ident_is(const char *sql, const struct sql_tok *t, const char *word)
 	       strncasecmp(sql + t->off, word, t->len) == 0;
 }
 
+/* True if "PASSWORD" or "IDENTIFIED" (any case) holds the 'd' or 'D' at i: PASSWORD
+ * ends with it, IDENTIFIED has it second (and last, but one place is enough). */
+static bool
+secret_word_at_d(const char *sql, size_t n, size_t i)
+{
+	return (i >= 7 && strncasecmp(sql + i - 7, "password", 8) == 0) ||
+	       (i >= 1 && i + 9 <= n && strncasecmp(sql + i - 1, "identified", 10) == 0);
+}
+
+/* Offset of the first c in sql[i..n), n if none. */
+static size_t
+find_byte(const char *sql, size_t n, size_t i, char c)
+{
+	const char *p = i < n ? memchr(sql + i, c, n - i) : NULL;
+
+	return p ? (size_t)(p - sql) : n;
+}
+
 /* True if the text holds "PASSWORD" or "IDENTIFIED" in any case: every word below does,
- * so a statement without either needs no lexing. */
+ * so a statement without either needs no lexing.  Both words hold a 'd', so only the
+ * places of a 'd' or 'D' are looked at, found with memchr (each kind searched again only
+ * once passed: linear). */
 static bool
 may_have_secret(const char *sql, size_t n)
 {
-	for (size_t i = 0; i + 8 <= n; i++) {
-		char c = (char)(sql[i] | 0x20);
-		if ((c == 'p' && strncasecmp(sql + i, "password", 8) == 0) ||
-		    (c == 'i' && i + 10 <= n && strncasecmp(sql + i, "identified", 10) == 0)) {
+	size_t lo, up, i;
+
+	if (n < 8) {
+		return false; /* and sql may be NULL */
+	}
+	lo = find_byte(sql, n, 0, 'd');
+	up = find_byte(sql, n, 0, 'D');
+	while ((i = lo < up ? lo : up) < n) {
+		if (secret_word_at_d(sql, n, i)) {
 			return true;
+		}
+		if (i == lo) {
+			lo = find_byte(sql, n, i + 1, 'd');
+		} else {
+			up = find_byte(sql, n, i + 1, 'D');
 		}
 	}
 	return false;
@@ -161,7 +248,7 @@ size_t
 sql_redact(const char *sql, size_t n, unsigned lex_flags, bool all_literals, char *out,
 	   size_t outlen)
 {
-	struct dbuf b = {out, outlen ? outlen - 1 : 0, 0};
+	struct dbuf b = {out, outlen ? outlen - 1 : 0, 0, FNV_OFFSET, 0};
 	struct sql_lex lx;
 	struct sql_tok t;
 	bool secret = sql_has_secret(sql, n, lex_flags);

@@ -13,19 +13,19 @@ enum cc {
 	CC_B,         /* b B: b'..' bit literal */
 	CC_N,         /* n N: N'..' national string */
 	CC_DIGIT,
-	CC_QUOTE,     /* ' */
+	CC_QUOTE,     /* ' */    /* CC_QUOTE .. CC_SEMI: the splitter's stop bytes */
 	CC_DQUOTE,    /* " */
 	CC_BACKTICK,
 	CC_MINUS,
 	CC_HASH,
 	CC_SLASH,
 	CC_STAR,
+	CC_SEMI,
 	CC_AT,
 	CC_LP,
 	CC_RP,
 	CC_COMMA,
 	CC_DOT,
-	CC_SEMI,
 	CC_QMARK,
 	CC_COLON,
 	CC_OPCHAR     /* chars that start multi-byte operators: < > = ! | & - */
@@ -66,6 +66,19 @@ static inline bool
 is_word(unsigned char c)
 {
 	return (unsigned)(lex_class[c] - CC_ALPHA) <= (unsigned)(CC_DIGIT - CC_ALPHA);
+}
+
+/* CC_QUOTE .. CC_SEMI are contiguous: the bytes that can start a quote, a comment, the
+ * end of an executable comment or a ';' (see split_end). */
+_Static_assert(CC_DQUOTE == CC_QUOTE + 1 && CC_BACKTICK == CC_QUOTE + 2 &&
+		   CC_MINUS == CC_QUOTE + 3 && CC_HASH == CC_QUOTE + 4 &&
+		   CC_SLASH == CC_QUOTE + 5 && CC_STAR == CC_QUOTE + 6 && CC_SEMI == CC_QUOTE + 7,
+	       "split stop classes are contiguous");
+
+static inline bool
+is_split_stop(unsigned char c)
+{
+	return (unsigned)(lex_class[c] - CC_QUOTE) <= (unsigned)(CC_SEMI - CC_QUOTE);
 }
 
 static bool
@@ -119,15 +132,16 @@ kw_cmp(const char *s, size_t n, const char *kw)
 #define KW_SLOTS 1024
 #define KW_MAXLEN 24
 static uint16_t kw_table[KW_SLOTS];
+static uint8_t kw_len[SQL_KW_COUNT]; /* strlen of each name: most probes fail on length */
 static bool kw_ready;
 
-static unsigned char
+static inline unsigned char
 up(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') ? (unsigned char)(c - 'a' + 'A') : c;
 }
 
-static unsigned
+static inline unsigned
 kw_hash(const char *s, size_t n)
 {
 	unsigned h = (unsigned)n * 131u;
@@ -139,6 +153,18 @@ kw_hash(const char *s, size_t n)
 	return (h ^ (h >> 7)) & (KW_SLOTS - 1);
 }
 
+/* s[0..n) upper-cased equals kw, whose length is n (kw_cmp == 0 without the ordering). */
+static inline bool
+kw_eq(const char *s, size_t n, const char *kw)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (up((unsigned char)s[i]) != (unsigned char)kw[i])
+			return false;
+	return true;
+}
+
 static void
 kw_build(void)
 {
@@ -146,6 +172,8 @@ kw_build(void)
 
 	for (k = 1; k < SQL_KW_COUNT; k++) {
 		unsigned i = kw_hash(kw_names[k], strlen(kw_names[k]));
+
+		kw_len[k] = (uint8_t)strlen(kw_names[k]);
 
 		while (kw_table[i] != 0)
 			i = (i + 1) & (KW_SLOTS - 1);
@@ -163,8 +191,9 @@ kw_init(void)
 		kw_build();
 }
 
-enum sql_kw
-sql_kw_lookup(const char *s, size_t n)
+/* The lookup itself, inlined into the lexer (one call per identifier otherwise). */
+static inline enum sql_kw
+kw_lookup(const char *s, size_t n)
 {
 	unsigned i;
 
@@ -173,12 +202,18 @@ sql_kw_lookup(const char *s, size_t n)
 	if (!kw_ready)
 		kw_build();
 	for (i = kw_hash(s, n); kw_table[i] != 0; i = (i + 1) & (KW_SLOTS - 1)) {
-		const char *kw = kw_names[kw_table[i]];
+		unsigned k = kw_table[i];
 
-		if (kw_cmp(s, n, kw) == 0)
-			return (enum sql_kw)kw_table[i];
+		if (kw_len[k] == n && kw_eq(s, n, kw_names[k]))
+			return (enum sql_kw)k;
 	}
 	return SQL_KW_NONE;
+}
+
+enum sql_kw
+sql_kw_lookup(const char *s, size_t n)
+{
+	return kw_lookup(s, n);
 }
 
 /* The reference lookup (binary search of the sorted names), for tests. */
@@ -225,31 +260,51 @@ sql_tk_name(enum sql_tk tk)
 
 /* --- scanners: each returns the end offset of the token starting at i ---------- */
 
-/* Quoted text starting at the opening quote i; sets *unterminated. */
+/* Offset of the first c in z[j..n), n if none. */
+static inline size_t
+find_byte(const char *z, size_t j, size_t n, unsigned char c)
+{
+	const char *p = j < n ? memchr(z + j, c, n - j) : NULL;
+
+	return p ? (size_t)(p - z) : n;
+}
+
+/* Quoted text starting at the opening quote i; sets *unterminated.  Only the quote and
+ * (with backslash) '\\' matter inside, so both are found with memchr; each is searched
+ * again only once the scan has passed the last one found, so every byte is searched at
+ * most once per kind (linear, even for a string full of escapes). */
 static size_t
 scan_quoted(const struct sql_lex *lx, size_t i, unsigned char q, bool backslash, bool *unterm)
 {
-	size_t j = i + 1;
+	const char *z = lx->z;
+	size_t n = lx->n, j = i + 1;
+	size_t qpos = find_byte(z, j, n, q);
+	size_t bpos = backslash ? find_byte(z, j, n, '\\') : n;
 
-	while (j < lx->n) {
-		unsigned char c = (unsigned char)lx->z[j];
-
-		if (c == '\\' && backslash) {
-			j += (j + 1 < lx->n) ? 2 : 1;
+	for (;;) {
+		if (bpos < qpos) {
+			/* an escape: it and the byte after it are text */
+			if (bpos + 1 >= n)
+				break;
+			j = bpos + 2;
+			bpos = find_byte(z, j, n, '\\');
+			if (qpos < j)
+				qpos = find_byte(z, j, n, q);
 			continue;
 		}
-		if (c == q) {
-			if (at(lx, j + 1) == q && j + 1 < lx->n) {
-				j += 2;
-				continue;
-			}
-			*unterm = false;
-			return j + 1;
+		if (qpos >= n)
+			break;
+		if (qpos + 1 < n && (unsigned char)z[qpos + 1] == q) {
+			/* a doubled quote is text */
+			j = qpos + 2;
+			qpos = find_byte(z, j, n, q);
+			continue;
 		}
-		j++;
+		*unterm = false;
+		return qpos + 1;
 	}
 	*unterm = true;
-	return lx->n;
+	return n;
 }
 
 static size_t
@@ -266,8 +321,10 @@ scan_block(const struct sql_lex *lx, size_t i, bool *unterm)
 {
 	size_t j;
 
-	for (j = i; j + 1 < lx->n; j++) {
-		if (lx->z[j] == '*' && lx->z[j + 1] == '/') {
+	/* only a '*' can start the closer: jump from one to the next */
+	for (j = find_byte(lx->z, i, lx->n, '*'); j + 1 < lx->n;
+	     j = find_byte(lx->z, j + 1, lx->n, '*')) {
+		if (lx->z[j + 1] == '/') {
 			*unterm = false;
 			return j + 2;
 		}
@@ -279,7 +336,10 @@ scan_block(const struct sql_lex *lx, size_t i, bool *unterm)
 static size_t
 scan_word(const struct sql_lex *lx, size_t j)
 {
-	while (j < lx->n && is_word((unsigned char)lx->z[j]))
+	const unsigned char *z = (const unsigned char *)lx->z;
+	size_t n = lx->n;
+
+	while (j < n && is_word(z[j]))
 		j++;
 	return j;
 }
@@ -552,8 +612,15 @@ sql_lex_init(struct sql_lex *lx, const char *z, size_t n, unsigned flags)
 	lx->flags = flags;
 }
 
-bool
-sql_lex_next(struct sql_lex *lx, struct sql_tok *t)
+/* Token types after which the previous-code-token state (prev_word) is kept. */
+#define KEEP_PREV_WORD                                                                     \
+	((1u << SQL_TK_SPACE) | (1u << SQL_TK_COMMENT) | (1u << SQL_TK_HINT) |             \
+	 (1u << SQL_TK_DIRECTIVE))
+_Static_assert(SQL_TK_COUNT <= 32, "token types fit a mask");
+
+/* sql_lex_next, inlined into sql_lex_next_code (its one hot caller here). */
+static inline bool
+lex_next(struct sql_lex *lx, struct sql_tok *t)
 {
 	size_t i = lx->pos, j;
 
@@ -574,11 +641,16 @@ sql_lex_next(struct sql_lex *lx, struct sql_tok *t)
 	t->len = j - i;
 	lx->pos = j;
 	if (t->type == SQL_TK_IDENT)
-		t->kw = (uint16_t)sql_kw_lookup(lx->z + i, t->len);
-	if (t->type != SQL_TK_SPACE && t->type != SQL_TK_COMMENT && t->type != SQL_TK_HINT &&
-	    t->type != SQL_TK_DIRECTIVE)
+		t->kw = (uint16_t)kw_lookup(lx->z + i, t->len);
+	if (!((1u << t->type) & KEEP_PREV_WORD))
 		lx->prev_word = t->type == SQL_TK_IDENT || t->type == SQL_TK_QIDENT;
 	return true;
+}
+
+bool
+sql_lex_next(struct sql_lex *lx, struct sql_tok *t)
+{
+	return lex_next(lx, t);
 }
 
 bool
@@ -588,7 +660,7 @@ sql_lex_next_code(struct sql_lex *lx, struct sql_tok *t)
 		/* whitespace is skipped here without building tokens (the hot path) */
 		while (lx->pos < lx->n && lex_class[(unsigned char)lx->z[lx->pos]] == CC_SPACE)
 			lx->pos++;
-		if (!sql_lex_next(lx, t))
+		if (!lex_next(lx, t))
 			return false;
 		switch (t->type) {
 		case SQL_TK_SPACE:
@@ -663,24 +735,47 @@ is_space_byte(unsigned char c)
 	return lex_class[c] == CC_SPACE;
 }
 
+/* End of the piece that starts at s: the offset of the first ';' that the lexer (flags 0,
+ * fresh state at s) would return as a SEMI token, or n.  Only the stop bytes (quotes, '-',
+ * '#', '/', '*', ';') can start a quote or a comment or change the executable-comment
+ * depth, and they are handed to scan_one, so quoting and comments follow the lexer's own
+ * rules.  Every other byte is stepped over one at a time, which lands on the same stop
+ * bytes the lexer's tokens would, because a token starting at a non-stop byte holds no
+ * stop byte, except:
+ *   - a number's exponent sign "1e-5": that '-' is followed by a digit, so scan_one
+ *     reads it as the operator '-', not as "--", and moves one byte;
+ *   - the quoted part of x'..', b'..', N'..', _cs'..', @'..', @"..", @`..`: scanned by
+ *     scan_quoted with the same quote and backslash rule as the bare quote token (flags
+ *     0: '"' is a string with escapes, '`' has none).
+ * Operators holding '-' ("->", "->>") start with it, so they start at a stop byte. */
+static size_t
+split_end(const char *sql, size_t n, size_t s)
+{
+	const unsigned char *z = (const unsigned char *)sql;
+	struct sql_lex lx;
+	struct sql_tok t;
+	size_t i = s, j;
+
+	sql_lex_init(&lx, sql, n, 0);
+	for (;;) {
+		while (i < n && !is_split_stop(z[i]))
+			i++;
+		if (i >= n)
+			return n;
+		if (z[i] == ';')
+			return i;
+		t.flags = 0;
+		j = scan_one(&lx, i, &t);
+		i = j > i ? j : i + 1; /* progress, as sql_lex_next guarantees */
+	}
+}
+
 bool
 sql_split_next(const char *sql, size_t n, size_t *pos, size_t *start, size_t *len)
 {
-	struct sql_lex lx;
-	struct sql_tok t;
-
 	while (*pos < n) {
-		size_t s = *pos, e;
+		size_t s = *pos, e = split_end(sql, n, s);
 
-		sql_lex_init(&lx, sql, n, 0);
-		lx.pos = s;
-		e = n;
-		while (sql_lex_next(&lx, &t)) {
-			if (t.type == SQL_TK_SEMI) {
-				e = t.off;
-				break;
-			}
-		}
 		*pos = (e < n) ? e + 1 : n;
 		while (s < e && is_space_byte((unsigned char)sql[s]))
 			s++;
@@ -693,6 +788,15 @@ sql_split_next(const char *sql, size_t n, size_t *pos, size_t *start, size_t *le
 		}
 	}
 	return false;
+}
+
+bool
+sql_split_done(const char *sql, size_t n, size_t pos)
+{
+	for (; pos < n; pos++)
+		if (sql[pos] != ';' && !is_space_byte((unsigned char)sql[pos]))
+			return false;
+	return true;
 }
 
 bool

@@ -21,9 +21,21 @@
 /* Finds the next statement of a multi-statement text, splitting on ';' outside quotes
  * and comments (as vtgate's SplitStatementToPieces does).  Starting the scan at *pos,
  * skips empty pieces; on success sets *start and *len to the statement's bytes (trimmed of
- * surrounding whitespace, ';' excluded), advances *pos past it and returns true.
- * Returns false when no non-empty statement is left.  Linear in n. */
+ * surrounding whitespace, ';' excluded), advances *pos past it (just past its ';', or
+ * to n) and returns true.  Returns false when no non-empty statement is left.  Linear
+ * in n; lexes with flags 0 (backslash escapes on, '"' quotes a string), each piece from
+ * a fresh lexer state.
+ *
+ * Is it the only statement?  After the first successful call, *pos == n means nothing
+ * follows (the usual case: no ';', or one ';' as the last byte).  *pos < n with only
+ * whitespace and ';' left ("x; ", "x;;") also ends the text: sql_split_done tells
+ * both apart exactly. */
 bool sql_split_next(const char *sql, size_t n, size_t *pos, size_t *start, size_t *len);
+
+/* True if no statement is left from pos on, i.e. the next sql_split_next(sql, n, &pos,
+ * ...) would return false: sql[pos..n) holds only whitespace and ';' (any other byte
+ * belongs to a non-empty piece).  Costs the bytes after the last ';', usually none. */
+bool sql_split_done(const char *sql, size_t n, size_t pos);
 
 /* If the statement is a USE statement (comments allowed anywhere), writes its target
  * text with backticks removed (doubled backticks collapsed) to out (NUL-terminated,

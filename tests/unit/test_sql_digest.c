@@ -1,5 +1,6 @@
 /* tests/unit/test_sql_digest.c: fingerprints group statements that differ only in
- * literals, spacing, comments and keyword case; redaction always hides passwords. */
+ * literals, spacing, comments and keyword case; redaction always hides passwords; and
+ * digest, secret check and redaction give what they gave before the speed work. */
 #include "router/sql_digest.h"
 
 #include <stdarg.h>
@@ -9,6 +10,194 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "router/sql_lex.h"
+
+/* --- reference: router/sql_digest.c as of main eab1507 (before the speed work) --------
+ * Copied verbatim: the output buffer, sql_digest (hash in one loop at the end, keyword
+ * names from sql_kw_name), the byte-by-byte PASSWORD/IDENTIFIED prefilter,
+ * sql_has_secret and sql_redact.  Only the public names are made static and prefixed
+ * ref_.  It lexes with the current lexer, which test_sql_lex checks token for token
+ * against the previous one. */
+
+struct dbuf {
+	char *p;
+	size_t cap; /* usable bytes, NUL excluded */
+	size_t len;
+};
+
+static void
+dbuf_put(struct dbuf *b, const char *s, size_t n)
+{
+	size_t room = b->cap - b->len;
+
+	if (n > room) {
+		n = room;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static bool
+dbuf_ends_with(const struct dbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	return b->len >= n && memcmp(b->p + b->len - n, s, n) == 0;
+}
+
+static bool
+tok_is_literal(const struct sql_tok *t)
+{
+	return t->type == SQL_TK_STRING || t->type == SQL_TK_NUMBER || t->type == SQL_TK_HEXNUM ||
+	       t->type == SQL_TK_BITNUM;
+}
+
+/* Emits '?', folding "?, ?" (and "?+, ?") into "?+".  The caller has already written
+ * the space owed before this token, so the tail is "?, " or "?+, ". */
+static void
+digest_put_placeholder(struct dbuf *b)
+{
+	if (dbuf_ends_with(b, "?+, ")) {
+		b->len -= 2;
+		return;
+	}
+	if (dbuf_ends_with(b, "?, ")) {
+		b->len -= 2;
+		dbuf_put(b, "+", 1);
+		return;
+	}
+	dbuf_put(b, "?", 1);
+}
+
+/* Multi-row VALUES: "(?+),(?+)" -> "(?+)" and "(?),(?)" -> "(?)", so the number of
+ * rows does not split a digest. */
+static void
+digest_fold_rows(struct dbuf *b)
+{
+	if (dbuf_ends_with(b, "(?+),(?+)")) {
+		b->len -= 5;
+	} else if (dbuf_ends_with(b, "(?),(?)")) {
+		b->len -= 4;
+	}
+}
+
+/* Canonical spacing: one space between tokens, none after '(' or '.', none before
+ * '(' ')' ',' '.' ';' (so "id=1" and "id = 1", "COUNT (*)" and "COUNT(*)" agree). */
+static bool
+tok_needs_space_before(const struct sql_tok *t)
+{
+	return t->type != SQL_TK_RPAREN && t->type != SQL_TK_COMMA && t->type != SQL_TK_DOT &&
+	       t->type != SQL_TK_SEMI && t->type != SQL_TK_LPAREN;
+}
+
+static uint64_t
+ref_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outlen)
+{
+	struct dbuf b = {out, outlen ? outlen - 1 : 0, 0};
+	struct sql_lex lx;
+	struct sql_tok t;
+	bool after_open = true; /* no space before the first token or after '(' / '.' */
+
+	sql_lex_init(&lx, sql, n, lex_flags);
+	while (sql_lex_next_code(&lx, &t)) {
+		if (t.type == SQL_TK_INTRODUCER) {
+			continue; /* _utf8mb4'x' -> ? */
+		}
+		if (!after_open && tok_needs_space_before(&t)) {
+			dbuf_put(&b, " ", 1);
+		}
+		if (tok_is_literal(&t)) {
+			digest_put_placeholder(&b);
+		} else if (t.type == SQL_TK_IDENT && t.kw != 0) {
+			const char *kw = sql_kw_name((enum sql_kw)t.kw);
+			dbuf_put(&b, kw, strlen(kw));
+		} else {
+			dbuf_put(&b, sql + t.off, t.len);
+		}
+		if (t.type == SQL_TK_RPAREN) {
+			digest_fold_rows(&b);
+		}
+		after_open = t.type == SQL_TK_LPAREN || t.type == SQL_TK_DOT;
+	}
+	if (outlen) {
+		out[b.len] = 0;
+	}
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < b.len; i++) {
+		h = (h ^ (unsigned char)out[i]) * 1099511628211ULL;
+	}
+	return h;
+}
+
+static bool
+ident_is(const char *sql, const struct sql_tok *t, const char *word)
+{
+	return t->type == SQL_TK_IDENT && t->len == strlen(word) &&
+	       strncasecmp(sql + t->off, word, t->len) == 0;
+}
+
+/* True if the text holds "PASSWORD" or "IDENTIFIED" in any case: every word below does,
+ * so a statement without either needs no lexing. */
+static bool
+may_have_secret(const char *sql, size_t n)
+{
+	for (size_t i = 0; i + 8 <= n; i++) {
+		char c = (char)(sql[i] | 0x20);
+		if ((c == 'p' && strncasecmp(sql + i, "password", 8) == 0) ||
+		    (c == 'i' && i + 10 <= n && strncasecmp(sql + i, "identified", 10) == 0)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+ref_has_secret(const char *sql, size_t n, unsigned lex_flags)
+{
+	struct sql_lex lx;
+	struct sql_tok t;
+
+	if (!may_have_secret(sql, n)) {
+		return false;
+	}
+	sql_lex_init(&lx, sql, n, lex_flags);
+	while (sql_lex_next_code(&lx, &t)) {
+		if (ident_is(sql, &t, "IDENTIFIED") || ident_is(sql, &t, "PASSWORD") ||
+		    ident_is(sql, &t, "MASTER_PASSWORD") || ident_is(sql, &t, "OLD_PASSWORD")) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static size_t
+ref_redact(const char *sql, size_t n, unsigned lex_flags, bool all_literals, char *out,
+	   size_t outlen)
+{
+	struct dbuf b = {out, outlen ? outlen - 1 : 0, 0};
+	struct sql_lex lx;
+	struct sql_tok t;
+	bool secret = ref_has_secret(sql, n, lex_flags);
+
+	sql_lex_init(&lx, sql, n, lex_flags);
+	while (sql_lex_next(&lx, &t)) {
+		bool hide = (all_literals && tok_is_literal(&t)) ||
+			    (secret && t.type != SQL_TK_NUMBER && tok_is_literal(&t));
+		if (hide) {
+			dbuf_put(&b, "?", 1);
+		} else {
+			dbuf_put(&b, sql + t.off, t.len);
+		}
+	}
+	if (outlen) {
+		out[b.len] = 0;
+	}
+	return b.len;
+}
+
+/* --- end of reference ---------------------------------------------------------------- */
 
 static const char *
 digest_of(const char *sql, uint64_t *h)
@@ -108,6 +297,137 @@ test_redact(void **state)
 	}
 }
 
+/* --- differential tests: current code == reference ---------------------------------- */
+
+static const char *const tricky[] = {
+	"", "SELECT c FROM sbtest1 WHERE id=5021", "select  c\n from sbtest1 where id = 'x' -- t",
+	"SELECT * FROM t WHERE id IN (1, 2, 3,4)", "INSERT INTO t (a,b) VALUES (1,'x'),(2,'y')",
+	"INSERT INTO t VALUES (1),(2),(3)", "INSERT INTO t VALUES ((1),(2)),((3),(4))",
+	"SELECT _utf8mb4'x', x'0A', b'01', 0x1F, 1.5e3", "/*!50000 DROP TABLE */ t1",
+	"SELECT `a b`.c FROM `ks`.`t`", "select (?),(?),(?+),(?+)", "select ?, ?, ?",
+	"select 1,2,3,(4,5),((6)),(7),(8)", "SeLeCt DiStInCt c fRoM t oRdEr By c",
+	"select a.b.c, t.5x, .5, @a, @@session.x, :v, ?", "select 'a\\'b', \"c\\\"d\", `e``f`",
+	"CREATE USER u IDENTIFIED BY 'hunter2'", "create user 'u'@'%' identified by \"s3cr'et\"",
+	"SET PASSWORD FOR u = PASSWORD('pw')", "CHANGE MASTER TO MASTER_PASSWORD='pw'",
+	"select old_password('x')", "select passwor, dentified, identifie", "d", "D", "dd",
+	"password", "PASSWORD", "xpassword", "identified", "IDENTIFIEDx", "identifie", "assword",
+	"select 'password'", "select /* identified */ 1", "select `password` from t",
+	"UPDATE sbtest4 SET c='38218461204-03942394029-59420342983' WHERE id=44",
+};
+
+static const char *const frags[] = {
+	"select", "SELECT", "from", "IN", "values", "VALUES", "id", "=", " ", "  ", "\n", "\t",
+	",", ", ", "(", ")", "),(", "1", "2.5", "'s'", "\"s\"", "`q`", "x'0a'", "b'1'", "0x1f",
+	"_utf8mb4'x'", "?", ".", "t", "a.b", "/* c */", "/*!50700 ", "*/", "-- c\n", "# c\n",
+	"/*+ h */", "/*vt+ d */", ";", "@v", "@@x", ":p", "password", "PassWord", "identified",
+	"IDENTIFIED", "passwor", "dentified", "d", "D", "old_password", "master_password", "'",
+	"\\", "--", "/*", "<=>", "->>", "N'n'", "1e-5", "\xff", "by",
+};
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+
+static unsigned
+rnd(unsigned m)
+{
+	rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)(rng_state >> 33) % m;
+}
+
+static unsigned long diff_inputs;
+
+/* Digest (text and hash, several buffer sizes), secret check and redaction of the
+ * current code and of the reference agree, for every lexer flag set.  The text is in
+ * a heap block of exactly n bytes (ASan sees any overread). */
+static void
+diff_one(const char *s, size_t n)
+{
+	static const size_t outlens[] = {SQL_DIGEST_MAX, 0, 1, 2, 7, 16, 17, 33};
+	char *z = malloc(n ? n : 1), a[SQL_DIGEST_MAX], b[SQL_DIGEST_MAX];
+	unsigned flags;
+	size_t k;
+
+	assert_non_null(z);
+	memcpy(z, s, n);
+	for (flags = 0; flags < 4; flags++) {
+		for (k = 0; k < sizeof(outlens) / sizeof(outlens[0]); k++) {
+			size_t ol = outlens[k];
+			uint64_t ha, hb;
+
+			memset(a, 'A', sizeof(a));
+			memset(b, 'A', sizeof(b));
+			ha = sql_digest(z, n, flags, a, ol);
+			hb = ref_digest(z, n, flags, b, ol);
+			if (ha != hb || memcmp(a, b, sizeof(a)) != 0)
+				fail_msg("digest differs (flags %u, outlen %zu): '%s' %llx, want '%s' "
+					 "%llx; input '%.*s'", flags, ol, ol ? a : "", (unsigned long long)ha,
+					 ol ? b : "", (unsigned long long)hb, (int)n, z);
+		}
+		if (sql_has_secret(z, n, flags) != ref_has_secret(z, n, flags))
+			fail_msg("has_secret differs (flags %u): input '%.*s'", flags, (int)n, z);
+		{
+			char *ra = malloc(n + 1), *rb = malloc(n + 1);
+			size_t la, lb;
+
+			assert_true(ra != NULL && rb != NULL);
+			la = sql_redact(z, n, flags, flags & 1, ra, n + 1);
+			lb = ref_redact(z, n, flags, flags & 1, rb, n + 1);
+			if (la != lb || memcmp(ra, rb, la + 1) != 0)
+				fail_msg("redact differs (flags %u): input '%.*s'", flags, (int)n, z);
+			free(ra);
+			free(rb);
+		}
+	}
+	free(z);
+	diff_inputs++;
+}
+
+static void
+test_diff_digest(void **state)
+{
+	char buf[1024];
+	size_t i, k;
+	unsigned r;
+
+	(void)state;
+	for (i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++)
+		for (k = 0; k <= strlen(tricky[i]); k++)
+			diff_one(tricky[i], k);
+	for (r = 0; r < 30000; r++) {
+		size_t w = 0, nf = rnd(r % 16 == 0 ? 200 : 30);
+
+		for (k = 0; k < nf; k++) {
+			const char *f = frags[rnd(sizeof(frags) / sizeof(frags[0]))];
+			size_t fl = strlen(f);
+
+			if (rnd(50) == 0) {
+				f = "\0";
+				fl = 1;
+			}
+			if (w + fl > sizeof(buf))
+				break;
+			memcpy(buf + w, f, fl);
+			w += fl;
+		}
+		diff_one(buf, w);
+	}
+	/* digests longer than the buffer: the cut, and the hash of the cut text */
+	for (r = 0; r < 300; r++) {
+		static const char *const parts[] = {"1, ", "x,", "(1),(2),", "'s' ", "a.b "};
+		size_t w = 0;
+
+		for (;;) {
+			const char *f = parts[rnd(sizeof(parts) / sizeof(parts[0]))];
+
+			if (w + strlen(f) > sizeof(buf))
+				break;
+			memcpy(buf + w, f, strlen(f));
+			w += strlen(f);
+		}
+		diff_one(buf, w);
+	}
+	print_message("differential: %lu inputs, each with 4 flag sets\n", diff_inputs);
+}
+
 int
 main(void)
 {
@@ -116,6 +436,7 @@ main(void)
 		cmocka_unit_test(test_digest_hash_groups_and_separates),
 		cmocka_unit_test(test_digest_bounded_output),
 		cmocka_unit_test(test_redact),
+		cmocka_unit_test(test_diff_digest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
