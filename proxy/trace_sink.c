@@ -1,8 +1,11 @@
 /* proxy/trace_sink.c: bounded byte ring + one writer thread.  The event loop only
  * copies a line into the ring under a mutex held for a memcpy; all file I/O happens on
  * the writer thread, outside the lock.  The writer wakes every SINK_PERIOD_MS (or when
- * the ring is half full, or on flush/reopen/stop) and writes everything queued at once:
- * waking it per line would cost a futex wake and a write(2) per statement. */
+ * SINK_BATCH bytes or half the ring are queued, or on flush/reopen/stop) and writes
+ * everything queued at once: waking it per line would cost a futex wake and a write(2)
+ * per statement.  Waking it at a batch rather than at half the ring keeps the bytes in
+ * use to a few hundred KiB, still in cache when written, and spares a fast producer
+ * (an offline capture) the first touch of every page of a 16 MiB ring. */
 #include "proxy/trace_sink.h"
 
 #include <errno.h>
@@ -16,6 +19,7 @@
 
 #define TRACE_SINK_MIN_QUEUE (64 * 1024)
 #define SINK_PERIOD_MS 20
+#define SINK_BATCH (256 * 1024)
 
 struct trace_sink {
 	char *path;              /* "-" = stdout */
@@ -80,12 +84,19 @@ sink_do_reopen(struct trace_sink *s)
 	s->fd = fd;
 }
 
+/* Queued bytes that wake the writer before its period ends. */
+static size_t
+sink_batch(const struct trace_sink *s)
+{
+	return s->cap / 2 < SINK_BATCH ? s->cap / 2 : SINK_BATCH;
+}
+
 static bool
 sink_urgent(const struct trace_sink *s)
 {
 	uint64_t pending = s->enq_total - s->wr_total;
 
-	return s->stop || s->reopen || (pending > 0 && (s->flushing > 0 || pending >= s->cap / 2));
+	return s->stop || s->reopen || (pending > 0 && (s->flushing > 0 || pending >= sink_batch(s)));
 }
 
 /* Sleeps until something is urgent or the period ends. */
@@ -207,7 +218,7 @@ trace_sink_write(struct trace_sink *s, const char *line, size_t len)
 		ring_put(s, line, len);
 		ring_put(s, "\n", 1);
 		s->queued_lines++;
-		if (s->enq_total - s->wr_total >= s->cap / 2) {
+		if (s->enq_total - s->wr_total >= sink_batch(s)) {
 			pthread_cond_signal(&s->more); /* don't wait for the period: room is short */
 		}
 	} else {
