@@ -539,6 +539,22 @@ tracer_conn_free(struct tracer_conn *c)
 	free(c);
 }
 
+static uint64_t
+fnv_mix(uint64_t h, uint64_t v)
+{
+	return (h ^ v) * 0x100000001b3ull;
+}
+
+/* FNV-1a of s[0..n) continued from h (the cache keys of this file). */
+static uint64_t
+fnv_bytes(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h = fnv_mix(h, (unsigned char)s[i]);
+	}
+	return h;
+}
+
 /* The session target in force: its text parsed once while it stays in the cache (the
  * parse depends on the text and the default tablet type only).  A text too long for a
  * slot is parsed every time into the last slot, which is then not kept. */
@@ -547,12 +563,9 @@ conn_target(struct tracer_conn *c, const char *raw)
 {
 	struct tracer *t = c->t;
 	size_t n = strlen(raw);
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = fnv_bytes(0xcbf29ce484222325ull, raw, n);
 	char err[128];
 
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ (unsigned char)raw[i]) * 0x100000001b3ull;
-	}
 	bool keep = n < VT_NAME_MAX;
 	struct tgt_slot *sl = &t->tgts[keep ? h % TRACER_TARGET_SLOTS : TRACER_TARGET_SLOTS - 1];
 	if (keep && sl->used && strcmp(sl->raw, raw) == 0) {
@@ -842,12 +855,6 @@ stmt_shape_json(struct tracer *t, const struct stmt_ctx *x, const struct vt_targ
 		jset(o, "route_error", json_string_lossy(t->res.error, strlen(t->res.error)));
 	}
 	return o;
-}
-
-static uint64_t
-fnv_mix(uint64_t h, uint64_t v)
-{
-	return (h ^ v) * 0x100000001b3ull;
 }
 
 /* The shape members of the statement just analysed (t->st, t->res), from the cache when
@@ -1346,12 +1353,7 @@ st_unpack(const unsigned char *in, struct sql_stmt *st)
 static uint64_t
 exec_key(const char *text, size_t n, unsigned lex_flags)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ lex_flags;
-
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ (unsigned char)text[i]) * 0x100000001b3ull;
-	}
-	return h | 1; /* never 0, the empty slot's key */
+	return fnv_bytes(0xcbf29ce484222325ull ^ lex_flags, text, n) | 1; /* never 0, the empty slot's key */
 }
 
 static struct exec_slot *

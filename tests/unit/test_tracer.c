@@ -315,73 +315,6 @@ test_capture_and_warn_never_block(void **state)
 	}
 }
 
-/* COM_STMT_PREPARE + EXECUTE are traced with the prepared SQL; SQL-level PREPARE FROM
- * and EXECUTE too; passwords never reach the trace. */
-static void
-test_prepared_and_redaction(void **state)
-{
-	(void)state;
-	struct harness h;
-	struct script s = {0};
-	struct bb b = {0};
-
-	h_setup(&h, "03-replica-switched", GUARD_BLOCK, true);
-	sc_handshake(&s, TCAPS, "targetkeyspace@replica");
-	sc_cmd_bytes(&s, WIRE_COM_STMT_PREPARE, "SELECT c FROM t2 WHERE id = ?");
-	/* PREPARE_OK: id 1, 1 column, 1 param, then defs + EOFs */
-	bb_u8(&b, 0);
-	bb_le(&b, 1, 4);
-	bb_le(&b, 1, 2);
-	bb_le(&b, 1, 2);
-	bb_u8(&b, 0);
-	bb_le(&b, 0, 2);
-	sc_srv(&s, &b);
-	bb_free(&b);
-	srv_coldef(&s, "?");
-	srv_eof(&s, 2);
-	srv_coldef(&s, "c");
-	srv_eof(&s, 2);
-	bb_u8(&b, WIRE_COM_STMT_EXECUTE);
-	bb_le(&b, 1, 4);
-	bb_u8(&b, 0);
-	bb_le(&b, 1, 4);
-	bb_u8(&b, 0);    /* null bitmap */
-	bb_u8(&b, 1);    /* types follow */
-	bb_le(&b, 8, 2); /* LONGLONG */
-	bb_le(&b, 42, 8);
-	sc_cmd(&s, &b);
-	bb_free(&b);
-	srv_ok(&s, 0, 2);
-	sc_cmd_bytes(&s, WIRE_COM_QUERY, "CREATE USER bob IDENTIFIED BY 'hunter2'");
-	srv_ok(&s, 0, 2);
-	sc_cmd_bytes(&s, WIRE_COM_QUERY, "PREPARE s1 FROM 'DELETE FROM t2 WHERE id = \\'a\\''");
-	srv_ok(&s, 0, 2);
-	sc_cmd_bytes(&s, WIRE_COM_QUERY, "EXECUTE s1");
-	srv_ok(&s, 1, 2);
-	h_run(&h, &s);
-
-	json_t *p = stmt_rec(&h, 0), *e = stmt_rec(&h, 1), *u = stmt_rec(&h, 2);
-	assert_string_equal(str(p, "command", NULL), "prepare");
-	assert_string_equal(str(e, "command", NULL), "execute");
-	assert_string_equal(str(e, "sql", NULL), "SELECT c FROM t2 WHERE id = ?");
-	assert_string_equal(str(e, "tablet_type", NULL), "REPLICA");
-	assert_string_equal(str(table0(e), "reached", NULL), "targetkeyspace.t2");
-	assert_string_equal(str(u, "sql", NULL), "CREATE USER bob IDENTIFIED BY ?");
-	/* SQL-level EXECUTE: the record shows what the client sent and what it ran */
-	json_t *x = stmt_rec(&h, 4);
-	assert_string_equal(str(x, "sql", NULL), "EXECUTE s1");
-	assert_string_equal(str(x, "prepared_sql", NULL), "DELETE FROM t2 WHERE id = 'a'");
-	assert_string_equal(str(x, "class", NULL), "delete");
-	assert_string_equal(str(table0(x), "reached", NULL), "targetkeyspace.t2");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(x, "result"), "affected")), 1);
-	assert_null(json_object_get(stmt_rec(&h, 3), "prepared_sql"));
-	char *all = json_dumps(h.lines, 0);
-	assert_null(strstr(all, "hunter2"));
-	free(all);
-	sc_free(&s);
-	h_teardown(&h);
-}
-
 /* COM_STMT_PREPARE's OK for statement id: ncols columns, nparams parameters. */
 static void
 srv_prepare_ok(struct script *s, uint32_t id, unsigned ncols, unsigned nparams)
@@ -426,6 +359,51 @@ sc_execute(struct script *s, uint32_t id, uint64_t param)
 	bb_le(&b, param, 8);
 	sc_cmd(s, &b);
 	bb_free(&b);
+}
+
+/* COM_STMT_PREPARE + EXECUTE are traced with the prepared SQL; SQL-level PREPARE FROM
+ * and EXECUTE too; passwords never reach the trace. */
+static void
+test_prepared_and_redaction(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0};
+
+	h_setup(&h, "03-replica-switched", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, "targetkeyspace@replica");
+	sc_cmd_bytes(&s, WIRE_COM_STMT_PREPARE, "SELECT c FROM t2 WHERE id = ?");
+	srv_prepare_ok(&s, 1, 1, 1);
+	sc_execute(&s, 1, 42);
+	srv_ok(&s, 0, 2);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "CREATE USER bob IDENTIFIED BY 'hunter2'");
+	srv_ok(&s, 0, 2);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "PREPARE s1 FROM 'DELETE FROM t2 WHERE id = \\'a\\''");
+	srv_ok(&s, 0, 2);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "EXECUTE s1");
+	srv_ok(&s, 1, 2);
+	h_run(&h, &s);
+
+	json_t *p = stmt_rec(&h, 0), *e = stmt_rec(&h, 1), *u = stmt_rec(&h, 2);
+	assert_string_equal(str(p, "command", NULL), "prepare");
+	assert_string_equal(str(e, "command", NULL), "execute");
+	assert_string_equal(str(e, "sql", NULL), "SELECT c FROM t2 WHERE id = ?");
+	assert_string_equal(str(e, "tablet_type", NULL), "REPLICA");
+	assert_string_equal(str(table0(e), "reached", NULL), "targetkeyspace.t2");
+	assert_string_equal(str(u, "sql", NULL), "CREATE USER bob IDENTIFIED BY ?");
+	/* SQL-level EXECUTE: the record shows what the client sent and what it ran */
+	json_t *x = stmt_rec(&h, 4);
+	assert_string_equal(str(x, "sql", NULL), "EXECUTE s1");
+	assert_string_equal(str(x, "prepared_sql", NULL), "DELETE FROM t2 WHERE id = 'a'");
+	assert_string_equal(str(x, "class", NULL), "delete");
+	assert_string_equal(str(table0(x), "reached", NULL), "targetkeyspace.t2");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(x, "result"), "affected")), 1);
+	assert_null(json_object_get(stmt_rec(&h, 3), "prepared_sql"));
+	char *all = json_dumps(h.lines, 0);
+	assert_null(strstr(all, "hunter2"));
+	free(all);
+	sc_free(&s);
+	h_teardown(&h);
 }
 
 /* A prepared text's analysis is kept between EXECUTEs: alternating statements keep their
