@@ -17,6 +17,7 @@ struct pcap_src {
 	bool live;
 	uint64_t file_size;  /* offline: 0 if unknown */
 	int fd;              /* live: selectable fd or -1 */
+	char *filebuf;       /* offline: the stdio buffer, freed after pcap_close */
 	char err[PCAP_ERRBUF_SIZE + 64];
 };
 
@@ -122,11 +123,12 @@ fail:
 	return NULL;
 }
 
-/* A file is read through a 1 MiB stdio buffer: libpcap reads a record as two freads, and
- * with the default (a page) the file cost one read(2) per 4 KiB.  "-" is standard
- * input, as libpcap has it. */
+/* A file is read through a 1 MiB stdio buffer of our own: libpcap reads a record as two
+ * freads, and with the default (a page) the file cost one read(2) per 4 KiB.  The buffer
+ * must be ours: glibc's setvbuf ignores the size when it is given no buffer.  "-" is
+ * standard input, as libpcap has it. */
 static pcap_t *
-open_offline(const char *path, char *ebuf)
+open_offline(struct pcap_src *s, const char *path, char *ebuf)
 {
 	if (strcmp(path, "-") == 0) {
 		return pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
@@ -136,7 +138,10 @@ open_offline(const char *path, char *ebuf)
 		snprintf(ebuf, PCAP_ERRBUF_SIZE, "%s", strerror(errno));
 		return NULL;
 	}
-	(void)setvbuf(f, NULL, _IOFBF, PCAP_SRC_FILE_BUF);
+	s->filebuf = malloc(PCAP_SRC_FILE_BUF);
+	if (s->filebuf != NULL) {
+		(void)setvbuf(f, s->filebuf, _IOFBF, PCAP_SRC_FILE_BUF);
+	}
 	pcap_t *p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
 	if (p == NULL) {
 		fclose(f); /* libpcap closes it only once it has taken it */
@@ -157,7 +162,7 @@ pcap_src_open_file(const char *path, const uint16_t *ports, size_t nports, char 
 		return NULL;
 	}
 	s->fd = -1;
-	s->p = open_offline(path, ebuf);
+	s->p = open_offline(s, path, ebuf);
 	if (s->p == NULL) {
 		snprintf(err, errlen, "%s: %s", path, ebuf);
 		goto fail;
@@ -181,8 +186,9 @@ pcap_src_close(struct pcap_src *s)
 		return;
 	}
 	if (s->p != NULL) {
-		pcap_close(s->p);
+		pcap_close(s->p); /* fcloses the file: only then is its buffer free */
 	}
+	free(s->filebuf);
 	free(s);
 }
 
