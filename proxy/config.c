@@ -57,6 +57,8 @@ static const struct cfg_key keys[] = {
 	 "close a session idle this long with no command pending (0 = never)"},
 	{"max_client_connections", CFG_T_INT, OFF(max_client_connections), "10000", 1, 1000000,
 	 true, NULL, "client sessions at once; beyond it ERR 1040"},
+	{"workers", CFG_T_INT, OFF(workers), "0", 0, 64, false, NULL,
+	 "event-loop threads that run the sessions; 0 = one per online CPU"},
 	{"buffer_high_water", CFG_T_INT, OFF(buffer_high_water), "1048576", 4096, 1LL << 30, true,
 	 NULL, "bytes queued toward one side before reading the other pauses"},
 	{"max_inspect_bytes", CFG_T_INT, OFF(max_inspect_bytes), "1048576", 1024, 1LL << 30, true,
@@ -601,13 +603,13 @@ cfg_keep_non_reloadable(const struct cfg *old, struct cfg *fresh)
 struct cfg *
 cfg_ref(struct cfg *c)
 {
-	c->refs++;
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED); /* sessions of several threads */
 	return c;
 }
 
 void
 cfg_unref(struct cfg *c)
 {
-	if (c != NULL && --c->refs == 0)
+	if (c != NULL && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		free(c);
 }

@@ -43,6 +43,7 @@ struct cfg {
 	int64_t handshake_timeout_ms;         /* accept -> auth OK */
 	int64_t idle_timeout_s;               /* no traffic and no command pending; 0 = none */
 	int64_t max_client_connections;       /* over it: ERR 1040 then close */
+	int64_t workers;                      /* session loop threads; 0 = one per CPU */
 	int64_t buffer_high_water;            /* bytes queued toward one side before pausing */
 	int64_t max_inspect_bytes;            /* cap on a held command payload */
 	int64_t drain_timeout_s;              /* SIGTERM: time given to sessions to finish */

@@ -1,4 +1,5 @@
-/* proxy/listener.c: evconnlistener per address, connection limit, drain. */
+/* proxy/listener.c: evconnlistener per address (on lane 0), sessions handed to the loop
+ * lanes in turn, connection limit, drain. */
 #include "proxy/listener.h"
 
 #include <errno.h>
@@ -17,19 +18,40 @@
 #include <event2/listener.h>
 
 #include "proxy/log.h"
+#include "proxy/loops.h"
 #include "proxy/wire.h"
 
 #define BACKLOG 4096
 #define REFUSE_TIMEOUT_S 5
 #define ACCEPT_PAUSE_MS 200
 
+/* One per loop lane: the sessions that live on that lane's thread. */
+struct lane_env {
+	struct listener *l;
+	unsigned idx;
+	struct session_env env;
+};
+
+/* Accepted on lane 0, started on the chosen lane. */
+struct handoff {
+	struct lane_env *le;
+	struct cfg *cfg;          /* reference */
+	int fd;
+	socklen_t peerlen;
+	struct sockaddr_storage peer;
+};
+
 struct listener {
-	struct event_base *base;
+	struct event_base *base;                  /* lane 0: accepts, timers, drain */
+	struct loops *loops;
 	struct cfg *cfg;                          /* for new sessions (reference) */
 	struct evconnlistener *lev[CFG_MAX_LISTEN];
 	char unix_path[CFG_MAX_LISTEN][108];      /* sockets we created, unlinked at close */
 	unsigned n;
-	struct session_env env;
+	struct lane_env *lanes;
+	unsigned nlanes, next_lane;
+	uint64_t ids;                             /* session ids, all lanes (atomic) */
+	uint64_t live, total;                     /* sessions, all lanes (atomic) */
 	uint64_t refused;
 	struct event *pause_ev;                   /* accept errors (EMFILE): retry later */
 	struct event *drain_ev;                   /* drain deadline */
@@ -37,6 +59,9 @@ struct listener {
 	void (*drain_done)(void *);
 	void *drain_arg;
 };
+
+#define ATOMIC_GET(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 
 static void
 refuse_done_cb(struct bufferevent *bev, void *ctx)
@@ -76,6 +101,60 @@ refuse_client(struct listener *l, evutil_socket_t fd)
 		bufferevent_free(bev);
 }
 
+static void drain_check_job(void *arg);
+
+/* A session is gone (any lane's thread).  The last one wakes lane 0: a drain or the
+ * final shutdown may be waiting for it. */
+static void
+session_gone(struct listener *l)
+{
+	if (ATOMIC_ADD(&l->live, (uint64_t)-1) == 0)
+		(void)loops_post(l->loops, 0, drain_check_job, l);
+}
+
+static void
+handoff_job(void *arg)
+{
+	struct handoff *h = arg;
+
+	if (!session_start(&h->le->env, h->cfg, h->fd, (struct sockaddr *)&h->peer, h->peerlen))
+		session_gone(h->le->l);
+	cfg_unref(h->cfg);
+	free(h);
+}
+
+/* Sessions go to the lanes in turn.  A lane's sessions are all on its thread, so the
+ * relay path shares nothing with the other lanes. */
+static void
+dispatch(struct listener *l, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct lane_env *le = &l->lanes[l->next_lane++ % l->nlanes];
+	struct handoff *h;
+
+	ATOMIC_ADD(&l->live, 1);
+	ATOMIC_ADD(&l->total, 1);
+	if (le->idx == 0) {
+		if (!session_start(&le->env, l->cfg, fd, sa, salen))
+			session_gone(l);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h != NULL && (size_t)salen <= sizeof(h->peer)) {
+		h->le = le;
+		h->cfg = cfg_ref(l->cfg);
+		h->fd = fd;
+		h->peerlen = salen;
+		memcpy(&h->peer, sa, (size_t)salen);
+		if (loops_post(l->loops, le->idx, handoff_job, h))
+			return;
+		cfg_unref(h->cfg);
+	}
+	free(h);
+	log_error("session: out of memory; client connection dropped");
+	evutil_closesocket(fd);
+	session_gone(l);
+}
+
 static void
 accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
 	  void *ctx)
@@ -83,7 +162,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 	struct listener *l = ctx;
 
 	(void)lev;
-	if (l->env.active >= (uint64_t)l->cfg->max_client_connections) {
+	if (ATOMIC_GET(&l->live) >= (uint64_t)l->cfg->max_client_connections) {
 		if (l->refused % 1000 == 0)
 			log_warn("max_client_connections (%" PRId64 ") reached: refusing with "
 				 "ERR 1040 (%" PRIu64 " refused so far)",
@@ -91,7 +170,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, i
 		refuse_client(l, fd);
 		return;
 	}
-	(void)session_start(&l->env, l->cfg, (int)fd, sa, (socklen_t)salen);
+	dispatch(l, (int)fd, sa, (socklen_t)salen);
 }
 
 static void
@@ -188,7 +267,7 @@ drain_check(struct listener *l)
 {
 	void (*done)(void *) = l->drain_done;
 
-	if (!l->draining || l->env.active > 0 || done == NULL)
+	if (!l->draining || ATOMIC_GET(&l->live) > 0 || done == NULL)
 		return;
 	l->drain_done = NULL;
 	log_info("drain complete: no session left");
@@ -196,9 +275,50 @@ drain_check(struct listener *l)
 }
 
 static void
+drain_check_job(void *arg)
+{
+	drain_check(arg);
+}
+
+static void
 session_freed(struct session_env *env)
 {
-	drain_check(env->owner);
+	struct lane_env *le = env->owner;
+
+	session_gone(le->l);
+}
+
+struct shutdown_req {
+	struct lane_env *le;
+	const char *reason; /* static */
+};
+
+static void
+shutdown_job(void *arg)
+{
+	struct shutdown_req *r = arg;
+
+	session_shutdown_all(&r->le->env, r->reason);
+	free(r);
+}
+
+/* Ends every session of every lane, each on its own thread. */
+static void
+shutdown_lanes(struct listener *l, const char *reason)
+{
+	for (unsigned i = 0; i < l->nlanes; i++) {
+		struct shutdown_req *r = malloc(sizeof(*r));
+		if (r == NULL) {
+			log_error("out of memory: lane %u not told to end its sessions", i);
+			continue;
+		}
+		r->le = &l->lanes[i];
+		r->reason = reason;
+		if (i == 0)
+			shutdown_job(r);
+		else if (!loops_post(l->loops, i, shutdown_job, r))
+			free(r);
+	}
 }
 
 static void
@@ -208,13 +328,13 @@ drain_deadline_cb(evutil_socket_t fd, short what, void *ctx)
 
 	(void)fd;
 	(void)what;
-	log_warn("drain timeout: ending %" PRIu64 " session(s)", l->env.active);
-	session_shutdown_all(&l->env, "proxy shutting down (drain timeout)");
+	log_warn("drain timeout: ending %" PRIu64 " session(s)", ATOMIC_GET(&l->live));
+	shutdown_lanes(l, "proxy shutting down (drain timeout)");
 }
 
 struct listener *
-listener_new(struct event_base *base, struct cfg *cfg, const struct session_observer *obs,
-	     void *obs_ctx, char *err, size_t errlen)
+listener_new(struct loops *loops, struct cfg *cfg, const struct session_observer *obs,
+	     void *const *obs_ctx, char *err, size_t errlen)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 
@@ -222,18 +342,28 @@ listener_new(struct event_base *base, struct cfg *cfg, const struct session_obse
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	l->base = base;
+	l->loops = loops;
+	l->base = loops_base(loops, 0);
 	l->cfg = cfg_ref(cfg);
-	l->env.base = base;
-	l->env.obs = obs;
-	l->env.obs_ctx = obs_ctx;
-	l->env.on_free = session_freed;
-	l->env.owner = l;
-	l->pause_ev = evtimer_new(base, resume_cb, l);
-	l->drain_ev = evtimer_new(base, drain_deadline_cb, l);
-	if (l->pause_ev == NULL || l->drain_ev == NULL) {
+	l->nlanes = loops_count(loops);
+	l->lanes = calloc(l->nlanes, sizeof(*l->lanes));
+	l->pause_ev = evtimer_new(l->base, resume_cb, l);
+	l->drain_ev = evtimer_new(l->base, drain_deadline_cb, l);
+	if (l->lanes == NULL || l->pause_ev == NULL || l->drain_ev == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
+	}
+	for (unsigned i = 0; i < l->nlanes; i++) {
+		struct lane_env *le = &l->lanes[i];
+		le->l = l;
+		le->idx = i;
+		le->env.base = loops_base(loops, i);
+		le->env.obs = obs;
+		le->env.obs_ctx = obs_ctx != NULL ? obs_ctx[i] : NULL;
+		le->env.on_free = session_freed;
+		le->env.owner = le;
+		le->env.id_source = &l->ids;
+		le->env.lane = i;
 	}
 	for (unsigned i = 0; i < cfg->n_listen; i++) {
 		if (!bind_one(l, &cfg->listen[i], err, errlen))
@@ -267,8 +397,8 @@ listener_drain(struct listener *l, void (*done)(void *arg), void *arg)
 	close_listeners(l);
 	log_info("draining: stopped accepting; %" PRIu64 " session(s) live, waiting up to %" PRId64
 		 " s",
-		 l->env.active, l->cfg->drain_timeout_s);
-	if (l->env.active > 0)
+		 ATOMIC_GET(&l->live), l->cfg->drain_timeout_s);
+	if (ATOMIC_GET(&l->live) > 0)
 		evtimer_add(l->drain_ev, &tv);
 	drain_check(l);
 }
@@ -276,8 +406,8 @@ listener_drain(struct listener *l, void (*done)(void *arg), void *arg)
 void
 listener_counts(const struct listener *l, uint64_t *active, uint64_t *total, uint64_t *refused)
 {
-	*active = l->env.active;
-	*total = l->env.total;
+	*active = ATOMIC_GET(&l->live);
+	*total = ATOMIC_GET(&l->total);
 	*refused = l->refused;
 }
 
@@ -288,16 +418,21 @@ listener_free(struct listener *l)
 		return;
 	close_listeners(l);
 	l->drain_done = NULL;
-	l->env.on_free = NULL;
-	session_shutdown_all(&l->env, "proxy exiting");
-	/* Sessions still flushing point at l->env: let them finish (bounded by their
-	 * linger timer) before it goes away. */
-	while (l->env.active > 0 && event_base_loop(l->base, EVLOOP_ONCE) == 0)
-		;
+	if (l->lanes != NULL) {
+		shutdown_lanes(l, "proxy exiting");
+		/* Sessions still flushing point at their lane's env: let them finish (bounded
+		 * by their linger timer) before it goes away.  The last one wakes this loop. */
+		while (ATOMIC_GET(&l->live) > 0 && event_base_loop(l->base, EVLOOP_ONCE) == 0)
+			;
+		/* The last session's wake-up job holds l: run it (and join the lanes, so no
+		 * other can come) before l goes. */
+		loops_stop(l->loops);
+	}
 	if (l->pause_ev != NULL)
 		event_free(l->pause_ev);
 	if (l->drain_ev != NULL)
 		event_free(l->drain_ev);
 	cfg_unref(l->cfg);
+	free(l->lanes);
 	free(l);
 }

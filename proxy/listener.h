@@ -10,14 +10,17 @@
 #include "proxy/config.h"
 #include "proxy/session.h"
 
-struct event_base;
 struct listener;
+struct loops;
 
-/* Binds every address of cfg->listen (takes a reference on cfg).  `obs` (may be NULL)
- * is handed to every session.  NULL with err set if any address cannot be bound. */
-struct listener *listener_new(struct event_base *base, struct cfg *cfg,
-			      const struct session_observer *obs, void *obs_ctx, char *err,
-			      size_t errlen);
+/* Binds every address of cfg->listen on lane 0 of `loops` (takes a reference on cfg);
+ * accepted clients go to the lanes in turn.  `obs` (may be NULL) is handed to every
+ * session, with obs_ctx[lane] (an array of loops_count() entries, or NULL): calls for a
+ * session are made on its lane's thread.  NULL with err set if any address cannot be
+ * bound. */
+struct listener *listener_new(struct loops *loops, struct cfg *cfg,
+			      const struct session_observer *obs, void *const *obs_ctx,
+			      char *err, size_t errlen);
 
 /* New sessions use cfg from now on (takes a reference; the old one is released when its
  * last session ends).  Listen addresses are not changed (restart-only key). */
@@ -32,7 +35,8 @@ void listener_drain(struct listener *l, void (*done)(void *arg), void *arg);
 void listener_counts(const struct listener *l, uint64_t *active, uint64_t *total,
 		     uint64_t *refused);
 
-/* Frees the listener; live sessions are ended first. */
+/* Frees the listener; live sessions are ended first, then the loop lanes are stopped
+ * (loops_stop). */
 void listener_free(struct listener *l);
 
 #endif /* RT_PROXY_LISTENER_H */

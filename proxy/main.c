@@ -15,6 +15,7 @@
 #include "proxy/config.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
+#include "proxy/loops.h"
 #include "proxy/runtime.h"
 #include "proxy/session.h"
 #include "proxy/tracer.h"
@@ -41,8 +42,17 @@ static const struct subcommand subcommands[] = {
 
 /* ---- proxy ------------------------------------------------------------------------- */
 
+/* What a lane's sessions report to: the runtime, and that lane's own tracer. */
+struct lane_obs {
+	struct runtime *rt;
+	struct tracer *tracer;
+};
+
 struct proxy_run {
 	struct event_base *base;
+	struct loops *loops;     /* lane 0 = base; the others run sessions on threads */
+	struct lane_obs obs[LOOPS_MAX];
+	void *obs_ctx[LOOPS_MAX];
 	struct cfg *cfg;         /* current config (reference) */
 	struct listener *lis;
 	struct runtime *rt;      /* tracer, trace sink, rules mirror, admin */
@@ -158,10 +168,10 @@ print_config(const struct cfg *c)
 static void
 obs_open(void *octx, struct session *s)
 {
-	struct runtime *rt = octx;
+	struct lane_obs *lo = octx;
 
-	runtime_session_opened(rt);
-	session_set_obs_data(s, tracer_conn_new(runtime_tracer(rt), session_id(s), session_peer(s)));
+	runtime_session_opened(lo->rt);
+	session_set_obs_data(s, tracer_conn_new(lo->tracer, session_id(s), session_peer(s)));
 }
 
 static enum wire_verdict
@@ -196,7 +206,7 @@ obs_close(void *octx, struct session *s, const char *reason)
 
 	(void)reason;
 	session_bytes(s, &c2s, &s2c);
-	runtime_session_closed(octx, c2s, s2c);
+	runtime_session_closed(((struct lane_obs *)octx)->rt, c2s, s2c);
 }
 
 static void
@@ -289,12 +299,60 @@ raise_fd_limit(void)
 	}
 }
 
+/* Lanes, runtime (with a tracer per lane), listener: undone by proxy_teardown. */
+static bool
+proxy_setup(struct proxy_run *pr)
+{
+	struct runtime_opts ro;
+	char err[CFG_ERRLEN];
+	unsigned n = pr->cfg->workers > 0 ? (unsigned)pr->cfg->workers : loops_default_count();
+
+	pr->loops = loops_new(pr->base, n, err, sizeof(err));
+	if (pr->loops == NULL) {
+		log_error("%s", err);
+		return false;
+	}
+	runtime_opts_from(pr->cfg, &ro);
+	pr->rt = runtime_new(pr->base, &ro, err, sizeof(err));
+	if (pr->rt == NULL || !runtime_attach_loops(pr->rt, pr->loops, &ro, err, sizeof(err))) {
+		log_error("%s", err);
+		return false;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		pr->obs[i].rt = pr->rt;
+		pr->obs[i].tracer = runtime_lane_tracer(pr->rt, i);
+		pr->obs_ctx[i] = &pr->obs[i];
+	}
+	pr->lis = listener_new(pr->loops, pr->cfg, &tracing_observer, pr->obs_ctx, err,
+			       sizeof(err));
+	if (pr->lis == NULL) {
+		log_error("%s", err);
+		return false;
+	}
+	log_info("routetrace %s proxy: upstream %s, client_tls=%s, %u worker loop(s)", RT_VERSION,
+		 pr->cfg->upstream.text,
+		 pr->cfg->client_tls == CFG_TLS_REFUSE ? "refuse" : "passthrough", n);
+	return true;
+}
+
+/* The listener ends the sessions and stops the lanes; only then can the lanes'
+ * tracers (in the runtime) go. */
+static void
+proxy_teardown(struct proxy_run *pr)
+{
+	listener_free(pr->lis);
+	if (pr->loops != NULL)
+		loops_stop(pr->loops);
+	if (pr->rt != NULL)
+		runtime_flush(pr->rt);
+	runtime_free(pr->rt);
+	loops_free(pr->loops);
+}
+
 static int
 proxy_loop(struct proxy_run *pr)
 {
-	struct runtime_opts ro;
 	struct event *sig[3];
-	char err[CFG_ERRLEN];
 	int rc = 0;
 
 	pr->base = event_base_new();
@@ -302,17 +360,8 @@ proxy_loop(struct proxy_run *pr)
 		log_error("event_base_new failed");
 		return 1;
 	}
-	runtime_opts_from(pr->cfg, &ro);
-	pr->rt = runtime_new(pr->base, &ro, err, sizeof(err));
-	if (pr->rt == NULL) {
-		log_error("%s", err);
-		event_base_free(pr->base);
-		return 1;
-	}
-	pr->lis = listener_new(pr->base, pr->cfg, &tracing_observer, pr->rt, err, sizeof(err));
-	if (pr->lis == NULL) {
-		log_error("%s", err);
-		runtime_free(pr->rt);
+	if (!proxy_setup(pr)) {
+		proxy_teardown(pr);
 		event_base_free(pr->base);
 		return 1;
 	}
@@ -321,14 +370,9 @@ proxy_loop(struct proxy_run *pr)
 	sig[2] = evsignal_new(pr->base, SIGINT, on_sigterm, pr);
 	for (int i = 0; i < 3; i++)
 		evsignal_add(sig[i], NULL);
-	log_info("routetrace %s proxy: upstream %s, client_tls=%s", RT_VERSION,
-		 pr->cfg->upstream.text,
-		 pr->cfg->client_tls == CFG_TLS_REFUSE ? "refuse" : "passthrough");
 	if (event_base_dispatch(pr->base) < 0)
 		rc = 1;
-	listener_free(pr->lis);
-	runtime_flush(pr->rt);
-	runtime_free(pr->rt);
+	proxy_teardown(pr);
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);
 	event_base_free(pr->base);

@@ -3,6 +3,7 @@
  * label values. */
 #include "proxy/metrics.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,10 @@ struct metric_family {
 	unsigned index_cap;          /* power of two, > 2 * nseries */
 };
 
+/* One mutex for the registry: the loop lanes' tracers count into the same families.
+ * Held for a hash lookup and an add, so it is rarely contended. */
 struct metrics {
+	pthread_mutex_t mu;
 	struct metric_family fam[METRICS_MAX_FAMILIES];
 	unsigned nfam;
 	unsigned max_series;
@@ -66,6 +70,10 @@ labels_equal(unsigned n, char *const *a, const char *const *b)
 	return true;
 }
 
+static struct metric_family *family_register(struct metrics *m, const char *name,
+					     const char *help, enum metric_type type,
+					     unsigned nlabels, const char *const *label_names);
+
 struct metrics *
 metrics_new(unsigned max_series_per_family)
 {
@@ -75,6 +83,7 @@ metrics_new(unsigned max_series_per_family)
 	if (m == NULL) {
 		return NULL;
 	}
+	pthread_mutex_init(&m->mu, NULL);
 	m->max_series = max_series_per_family ? max_series_per_family : 10000;
 	m->dropped = metrics_family(m, "routetrace_metrics_series_dropped_total",
 				    "Samples not recorded because a family reached its label-set bound",
@@ -99,12 +108,23 @@ metrics_free(struct metrics *m)
 		free(fam->series);
 		free(fam->index);
 	}
+	pthread_mutex_destroy(&m->mu);
 	free(m);
 }
 
 struct metric_family *
 metrics_family(struct metrics *m, const char *name, const char *help, enum metric_type type,
 	       unsigned nlabels, const char *const *label_names)
+{
+	pthread_mutex_lock(&m->mu);
+	struct metric_family *fam = family_register(m, name, help, type, nlabels, label_names);
+	pthread_mutex_unlock(&m->mu);
+	return fam;
+}
+
+static struct metric_family *
+family_register(struct metrics *m, const char *name, const char *help, enum metric_type type,
+		unsigned nlabels, const char *const *label_names)
 {
 	for (unsigned f = 0; f < m->nfam; f++) {
 		if (strcmp(m->fam[f].name, name) == 0) {
@@ -164,12 +184,17 @@ family_find(const struct metric_family *f, uint64_t h, const char *const *v)
 	return NULL;
 }
 
+static struct metric_series *family_series(struct metric_family *f, const char *const *v);
+
 static struct metric_series *
 family_insert(struct metric_family *f, uint64_t h, const char *const *v)
 {
 	if (f->nseries >= f->owner->max_series && f != f->owner->dropped) {
 		const char *name[] = {f->name};
-		metric_add(f->owner->dropped, name, 1);
+		struct metric_series *d = family_series(f->owner->dropped, name); /* mu held */
+		if (d != NULL) {
+			d->value += 1;
+		}
 		return NULL;
 	}
 	if (f->nseries == f->cap) {
@@ -223,26 +248,31 @@ family_series(struct metric_family *f, const char *const *v)
 	return s ? s : family_insert(f, h, vals);
 }
 
-void
-metric_add(struct metric_family *f, const char *const *label_values, uint64_t delta)
+static void
+series_update(struct metric_family *f, const char *const *label_values, double v, bool add)
 {
 	struct metric_series *s;
 
-	if (f == NULL || (s = family_series(f, label_values)) == NULL) {
+	if (f == NULL) {
 		return;
 	}
-	s->value += (double)delta;
+	pthread_mutex_lock(&f->owner->mu);
+	if ((s = family_series(f, label_values)) != NULL) {
+		s->value = add ? s->value + v : v;
+	}
+	pthread_mutex_unlock(&f->owner->mu);
+}
+
+void
+metric_add(struct metric_family *f, const char *const *label_values, uint64_t delta)
+{
+	series_update(f, label_values, (double)delta, true);
 }
 
 void
 metric_set(struct metric_family *f, const char *const *label_values, double value)
 {
-	struct metric_series *s;
-
-	if (f == NULL || (s = family_series(f, label_values)) == NULL) {
-		return;
-	}
-	s->value = value;
+	series_update(f, label_values, value, false);
 }
 
 double
@@ -256,8 +286,11 @@ metric_get(const struct metric_family *f, const char *const *label_values)
 	for (unsigned i = 0; i < f->nlabels; i++) {
 		vals[i] = label_values[i] ? label_values[i] : "";
 	}
+	pthread_mutex_lock(&f->owner->mu);
 	const struct metric_series *s = family_find(f, labels_hash(f->nlabels, vals), vals);
-	return s ? s->value : 0;
+	double v = s ? s->value : 0;
+	pthread_mutex_unlock(&f->owner->mu);
+	return v;
 }
 
 void
@@ -265,6 +298,7 @@ metrics_render_prom(const struct metrics *m, struct evbuffer *out)
 {
 	const char *labels[METRICS_MAX_LABELS][2];
 
+	pthread_mutex_lock((pthread_mutex_t *)&m->mu);
 	for (unsigned f = 0; f < m->nfam; f++) {
 		const struct metric_family *fam = &m->fam[f];
 		prom_header(out, fam->name, fam->type == METRIC_COUNTER ? "counter" : "gauge",
@@ -277,6 +311,7 @@ metrics_render_prom(const struct metrics *m, struct evbuffer *out)
 			prom_sample(out, fam->name, labels, fam->nlabels, fam->series[s].value);
 		}
 	}
+	pthread_mutex_unlock((pthread_mutex_t *)&m->mu);
 }
 
 void
@@ -284,6 +319,7 @@ metrics_render_json(const struct metrics *m, struct evbuffer *out)
 {
 	json_t *root = json_object();
 
+	pthread_mutex_lock((pthread_mutex_t *)&m->mu);
 	for (unsigned f = 0; f < m->nfam; f++) {
 		const struct metric_family *fam = &m->fam[f];
 		json_t *arr = json_array();
@@ -299,6 +335,7 @@ metrics_render_json(const struct metrics *m, struct evbuffer *out)
 		}
 		json_object_set_new(root, fam->name, arr);
 	}
+	pthread_mutex_unlock((pthread_mutex_t *)&m->mu);
 	char *txt = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
 	if (txt != NULL) {
 		evbuffer_add(out, txt, strlen(txt));

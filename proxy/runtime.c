@@ -16,6 +16,7 @@
 #include "proxy/config.h"
 #include "proxy/fileio.h"
 #include "proxy/log.h"
+#include "proxy/loops.h"
 #include "proxy/metrics.h"
 #include "proxy/mirror.h"
 #include "proxy/trace_sink.h"
@@ -33,14 +34,17 @@ struct runtime {
 	char *vschema_path;
 	struct metrics *metrics;
 	struct trace_sink *sink;
-	struct tracer *tracer;
+	struct tracer *tracer;      /* lane 0's: it also reports rules and mirror events */
+	struct loops *loops;        /* the proxy's lanes, NULL in capture mode */
+	struct tracer **lane_tracer; /* [0] = tracer; the others follow it by jobs */
+	unsigned nlanes;
 	struct mirror *mirror;
 	struct admin *admin;
 	json_t *rules_doc;          /* last accepted rules document, for /rules */
 	char rules_origin[256];
 	uint64_t rules_loaded_us;
 	uint64_t started_us;
-	uint64_t sessions_active, sessions_total;
+	uint64_t sessions_active, sessions_total; /* atomic: every lane counts */
 	uint64_t rules_rejected;
 	char last_reject[512];
 	runtime_refresh_fn refresh;
@@ -94,6 +98,24 @@ runtime_register_metrics(struct runtime *rt)
 				      METRIC_GAUGE, 0, none);
 }
 
+/* The tracers' counters, summed over the lanes. */
+static void
+runtime_counts(struct runtime *rt, struct tracer_counts *sum)
+{
+	tracer_get_counts(rt->tracer, sum);
+	for (unsigned i = 1; i < rt->nlanes; i++) {
+		struct tracer_counts c;
+		tracer_get_counts(rt->lane_tracer[i], &c);
+		sum->statements += c.statements;
+		sum->redirected += c.redirected;
+		sum->blocked += c.blocked;
+		sum->would_block += c.would_block;
+		sum->route_errors += c.route_errors;
+		sum->records += c.records;
+		sum->records_dropped += c.records_dropped;
+	}
+}
+
 /* Gauges computed when a page is rendered. */
 static void
 runtime_refresh(struct runtime *rt)
@@ -103,8 +125,9 @@ runtime_refresh(struct runtime *rt)
 	struct rules *r = tracer_rules(rt->tracer);
 	struct tracer_counts tc;
 
-	metric_set(rt->m_sessions, none, (double)rt->sessions_total);
-	metric_set(rt->m_sessions_active, none, (double)rt->sessions_active);
+	metric_set(rt->m_sessions, none, (double)__atomic_load_n(&rt->sessions_total, __ATOMIC_RELAXED));
+	metric_set(rt->m_sessions_active, none,
+		   (double)__atomic_load_n(&rt->sessions_active, __ATOMIC_RELAXED));
 	metric_set(rt->m_gen, none, r ? (double)rules_generation(r) : 0);
 	metric_set(rt->m_age, none, r ? (double)(now - rt->rules_loaded_us) / 1e6 : 0);
 	metric_set(rt->m_uptime, none, (double)(now - rt->started_us) / 1e6);
@@ -123,7 +146,7 @@ runtime_refresh(struct runtime *rt)
 		metric_set(rt->m_trace, w, (double)ss.written);
 		metric_set(rt->m_trace, d, (double)ss.dropped);
 	}
-	tracer_get_counts(rt->tracer, &tc);
+	runtime_counts(rt, &tc);
 	const struct {
 		const char *k;
 		uint64_t v;
@@ -136,6 +159,60 @@ runtime_refresh(struct runtime *rt)
 	}
 	if (rt->refresh != NULL) {
 		rt->refresh(rt->refresh_ctx, rt->metrics);
+	}
+}
+
+/* ---- the other lanes' tracers ------------------------------------------------------- */
+
+/* Each lane's tracer is touched only on its lane's thread: changes travel as jobs. */
+struct lane_update {
+	struct tracer *t;
+	struct rules *rules;          /* reference, or NULL */
+	struct guard_policy *guard;   /* owned, or NULL */
+	bool set_opts;
+	struct tracer_opts opts;
+};
+
+static void
+lane_update_job(void *arg)
+{
+	struct lane_update *u = arg;
+
+	if (u->rules != NULL) {
+		tracer_adopt_rules(u->t, u->rules);
+	}
+	if (u->guard != NULL) {
+		tracer_set_guard(u->t, u->guard);
+	}
+	if (u->set_opts) {
+		tracer_set_opts(u->t, &u->opts);
+	}
+	free(u);
+}
+
+static void
+lane_post(struct runtime *rt, unsigned lane, struct lane_update *u)
+{
+	u->t = rt->lane_tracer[lane];
+	if (!loops_post(rt->loops, lane, lane_update_job, u)) {
+		log_error("out of memory: lane %u keeps its previous rules/guard/options", lane);
+		rules_unref(u->rules);
+		guard_policy_free(u->guard);
+		free(u);
+	}
+}
+
+static void
+runtime_lanes_adopt(struct runtime *rt, struct rules *r)
+{
+	for (unsigned i = 1; i < rt->nlanes; i++) {
+		struct lane_update *u = calloc(1, sizeof(*u));
+		if (u == NULL) {
+			log_error("out of memory: lane %u keeps its previous rules", i);
+			continue;
+		}
+		u->rules = rules_ref(r);
+		lane_post(rt, i, u);
 	}
 }
 
@@ -165,6 +242,7 @@ runtime_on_bytes(void *ctx, const char *data, size_t len, const char *origin, ch
 	uint64_t now = clock_wall_us();
 	uint64_t gen = rules_generation(r);
 	if (tracer_set_rules(rt->tracer, r, now, origin)) {
+		runtime_lanes_adopt(rt, r);
 		log_info("rules: generation %llu from %s (%zu table rules)",
 			 (unsigned long long)gen, origin, rules_count(tracer_rules(rt->tracer)));
 		rt->rules_loaded_us = now;
@@ -229,7 +307,9 @@ health_json(struct runtime *rt, bool *ok)
 	json_object_set_new(j, "rules_generation",
 			    json_integer(r ? (json_int_t)rules_generation(r) : 0));
 	json_object_set_new(j, "guard", json_string(guard_mode_name(tracer_guard_mode(rt->tracer))));
-	json_object_set_new(j, "sessions_active", json_integer((json_int_t)rt->sessions_active));
+	json_object_set_new(j, "sessions_active",
+			    json_integer((json_int_t)__atomic_load_n(&rt->sessions_active,
+								     __ATOMIC_RELAXED)));
 	if (rt->rules_rejected > 0) {
 		json_object_set_new(j, "last_rules_rejected", json_string(rt->last_reject));
 	}
@@ -442,6 +522,21 @@ runtime_reload(struct runtime *rt, const struct runtime_opts *o, char *err, size
 	runtime_tracer_opts(o, &to);
 	to.source = rt->source;
 	tracer_set_opts(rt->tracer, &to);
+	for (unsigned i = 1; i < rt->nlanes; i++) {
+		struct lane_update *u = calloc(1, sizeof(*u));
+		if (u == NULL) {
+			log_error("out of memory: lane %u keeps its previous guard and options", i);
+			continue;
+		}
+		if ((u->guard = runtime_guard(o, err, errlen)) == NULL) {
+			log_error("lane %u keeps its previous guard and options: %s", i, err);
+			free(u);
+			continue;
+		}
+		u->set_opts = true;
+		u->opts = to;
+		lane_post(rt, i, u);
+	}
 	if (rt->sink != NULL) {
 		trace_sink_reopen(rt->sink);
 	}
@@ -449,6 +544,48 @@ runtime_reload(struct runtime *rt, const struct runtime_opts *o, char *err, size
 		mirror_force(rt->mirror);
 	}
 	return true;
+}
+
+bool
+runtime_attach_loops(struct runtime *rt, struct loops *loops, const struct runtime_opts *o,
+		     char *err, size_t errlen)
+{
+	unsigned n = loops_count(loops);
+	struct tracer_opts to;
+
+	rt->lane_tracer = calloc(n, sizeof(*rt->lane_tracer));
+	if (rt->lane_tracer == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	rt->loops = loops;
+	rt->lane_tracer[0] = rt->tracer;
+	rt->nlanes = 1;
+	runtime_tracer_opts(o, &to);
+	to.source = rt->source;
+	for (unsigned i = 1; i < n; i++) {
+		struct tracer *t = tracer_new(&to, rt->sink, rt->metrics);
+		struct guard_policy *gp = t != NULL ? runtime_guard(o, err, errlen) : NULL;
+		if (gp == NULL) {
+			if (t == NULL) {
+				snprintf(err, errlen, "out of memory");
+			}
+			tracer_free(t);
+			return false;
+		}
+		tracer_set_guard(t, gp);
+		if (tracer_rules(rt->tracer) != NULL) {
+			tracer_adopt_rules(t, rules_ref(tracer_rules(rt->tracer)));
+		}
+		rt->lane_tracer[rt->nlanes++] = t;
+	}
+	return true;
+}
+
+struct tracer *
+runtime_lane_tracer(struct runtime *rt, unsigned lane)
+{
+	return lane < rt->nlanes ? rt->lane_tracer[lane] : rt->tracer;
 }
 
 static void
@@ -507,8 +644,8 @@ runtime_metrics(struct runtime *rt)
 void
 runtime_session_opened(struct runtime *rt)
 {
-	rt->sessions_active++;
-	rt->sessions_total++;
+	__atomic_add_fetch(&rt->sessions_active, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&rt->sessions_total, 1, __ATOMIC_RELAXED);
 }
 
 void
@@ -523,9 +660,7 @@ runtime_add_bytes(struct runtime *rt, uint64_t c2s, uint64_t s2c)
 void
 runtime_session_closed(struct runtime *rt, uint64_t bytes_c2s, uint64_t bytes_s2c)
 {
-	if (rt->sessions_active > 0) {
-		rt->sessions_active--;
-	}
+	__atomic_sub_fetch(&rt->sessions_active, 1, __ATOMIC_RELAXED); /* after an open */
 	runtime_add_bytes(rt, bytes_c2s, bytes_s2c);
 }
 
@@ -552,6 +687,10 @@ runtime_free(struct runtime *rt)
 	}
 	admin_free(rt->admin);
 	mirror_free(rt->mirror);
+	for (unsigned i = 1; i < rt->nlanes; i++) {
+		tracer_free(rt->lane_tracer[i]);
+	}
+	free(rt->lane_tracer);
 	tracer_free(rt->tracer);
 	trace_sink_close(rt->sink);
 	metrics_free(rt->metrics);

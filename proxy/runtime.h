@@ -18,6 +18,7 @@
 
 struct cfg;
 struct event_base;
+struct loops;
 struct runtime;
 struct tracer;
 struct metrics;
@@ -62,6 +63,14 @@ bool runtime_reload(struct runtime *rt, const struct runtime_opts *o, char *err,
 bool runtime_wait_rules(struct runtime *rt, uint32_t timeout_ms, char *err, size_t errlen);
 
 struct tracer *runtime_tracer(struct runtime *rt);
+
+/* The inline proxy's loop lanes: one tracer per lane (lane 0's is runtime_tracer), each
+ * used only on its lane's thread.  Rules, guard and options reach the other lanes'
+ * tracers as jobs (loops_post).  Call once, before any session; the loops must be
+ * stopped before runtime_free. */
+bool runtime_attach_loops(struct runtime *rt, struct loops *loops, const struct runtime_opts *o,
+			  char *err, size_t errlen);
+struct tracer *runtime_lane_tracer(struct runtime *rt, unsigned lane);
 struct metrics *runtime_metrics(struct runtime *rt);
 
 /* Session accounting for /metrics and /health (the proxy's listener or the capture). */

@@ -1160,7 +1160,8 @@ session_alloc(struct session_env *env, struct cfg *cfg, int fd, const struct soc
 		return NULL;
 	s->env = env;
 	s->cfg = cfg_ref(cfg);
-	s->id = ++env->next_id;
+	s->id = env->id_source != NULL ? __atomic_add_fetch(env->id_source, 1, __ATOMIC_RELAXED)
+				       : ++env->next_id;
 	format_peer(peer, peerlen, s->peer, sizeof(s->peer));
 	snprintf(s->tag, sizeof(s->tag), "s=%" PRIu64 " %s", s->id, s->peer);
 	s->t_open_ms = s->t_last_ms = clock_mono_ms();
@@ -1208,8 +1209,8 @@ session_start(struct session_env *env, struct cfg *cfg, int fd, const struct soc
 		session_end(s, "out of memory");
 		return true;
 	}
-	slog_info(s->tag, "session open id=%" PRIu64 " client=%s upstream=%s", s->id, s->peer,
-		  cfg->upstream.text);
+	slog_info(s->tag, "session open id=%" PRIu64 " client=%s upstream=%s lane=%u", s->id,
+		  s->peer, cfg->upstream.text, env->lane);
 	if (o != NULL && o->on_open != NULL)
 		o->on_open(env->obs_ctx, s);
 	if (!start_upstream(s))

@@ -49,8 +49,11 @@ struct session_env {
 	void *obs_ctx;
 	void (*on_free)(struct session_env *env); /* after a session is freed (drain) */
 	void *owner;                        /* caller's context for on_free */
+	unsigned lane;                      /* the loop lane (thread) it runs on, for logs */
 	struct session *head;               /* live sessions (session.c) */
 	uint64_t next_id;                   /* last id given (session.c) */
+	uint64_t *id_source;                /* if set: ids from this counter, shared by the
+	                                       envs of several threads (atomic) */
 	uint64_t active;                    /* live sessions (session.c) */
 	uint64_t total;                     /* sessions started (session.c) */
 	struct evbuffer *c2s_stage;         /* scratch of a client pass (session.c) */

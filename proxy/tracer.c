@@ -261,10 +261,24 @@ tracer_rules(const struct tracer *t)
 	return t->rules;
 }
 
+/* Counters are written by the tracer's own thread only and read by the admin pages on
+ * the main thread: relaxed atomic stores and loads (plain moves on x86), no lock. */
+static inline void
+count_inc(uint64_t *c)
+{
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
 void
 tracer_get_counts(const struct tracer *t, struct tracer_counts *out)
 {
-	*out = t->counts;
+	out->statements = __atomic_load_n(&t->counts.statements, __ATOMIC_RELAXED);
+	out->redirected = __atomic_load_n(&t->counts.redirected, __ATOMIC_RELAXED);
+	out->blocked = __atomic_load_n(&t->counts.blocked, __ATOMIC_RELAXED);
+	out->would_block = __atomic_load_n(&t->counts.would_block, __ATOMIC_RELAXED);
+	out->route_errors = __atomic_load_n(&t->counts.route_errors, __ATOMIC_RELAXED);
+	out->records = __atomic_load_n(&t->counts.records, __ATOMIC_RELAXED);
+	out->records_dropped = __atomic_load_n(&t->counts.records_dropped, __ATOMIC_RELAXED);
 }
 
 /* ---- writing records --------------------------------------------------------------- */
@@ -348,12 +362,12 @@ hex64(uint64_t v, char out[17])
 }
 
 /* RFC 3339 with microseconds.  The date and time part is formatted once per second
- * (one thread: the event loop). */
+ * (per thread: each loop lane has its tracer). */
 static void
 ts_rfc3339(uint64_t ts_us, char *buf, size_t len)
 {
-	static time_t cached_sec = (time_t)-1;
-	static char cached[32];
+	static __thread time_t cached_sec = (time_t)-1;
+	static __thread char cached[32];
 	time_t sec = (time_t)(ts_us / 1000000);
 
 	if (sec != cached_sec) {
@@ -383,12 +397,12 @@ static void
 tracer_write_out(struct tracer *t)
 {
 	if (t->out.failed) {
-		t->counts.records_dropped++;
+		count_inc(&t->counts.records_dropped);
 		return;
 	}
-	t->counts.records++;
+	count_inc(&t->counts.records);
 	if (!trace_sink_write(t->sink, t->out.p, t->out.len)) {
-		t->counts.records_dropped++;
+		count_inc(&t->counts.records_dropped);
 	}
 }
 
@@ -450,6 +464,13 @@ tracer_emit_event(struct tracer *t, const char *event, uint64_t ts_us, json_t *f
 }
 
 /* ---- rules ------------------------------------------------------------------------- */
+
+void
+tracer_adopt_rules(struct tracer *t, struct rules *r)
+{
+	rules_unref(t->rules);
+	t->rules = r;
+}
 
 bool
 tracer_set_rules(struct tracer *t, struct rules *r, uint64_t ts_us, const char *origin)
@@ -729,7 +750,7 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 	char hash[20] = "";
 	bool redirected = false;
 
-	t->counts.statements++;
+	count_inc(&t->counts.statements);
 	if (t->rules == NULL || t->res.ntables == 0) {
 		const char *l[] = {"", tt, cls, ""};
 		metric_add(t->m_stmts, l, 1);
@@ -755,7 +776,7 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 		}
 	}
 	if (redirected) {
-		t->counts.redirected++;
+		count_inc(&t->counts.redirected);
 	}
 }
 
@@ -951,7 +972,7 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 		route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
 		if (t->res.error != NULL) {
 			const char *cl[] = {sql_class_name((enum sql_class)t->st.cls)};
-			t->counts.route_errors++;
+			count_inc(&t->counts.route_errors);
 			metric_add(t->m_route_err, cl, 1);
 		}
 	}
@@ -988,9 +1009,9 @@ cmd_count_verdicts(struct tracer *t, const struct tcmd *cmd)
 		const char *gl[] = {verdict_names[stmt_verdict(s)], sql_class_name((enum sql_class)s->cls)};
 		metric_add(t->m_guard, gl, 1);
 		if (s->blocked) {
-			t->counts.blocked++;
+			count_inc(&t->counts.blocked);
 		} else {
-			t->counts.would_block++;
+			count_inc(&t->counts.would_block);
 		}
 	}
 }

@@ -46,6 +46,10 @@ void tracer_free(struct tracer *t);
  * unchanged, in which case the snapshot is dropped and false is returned. */
 bool tracer_set_rules(struct tracer *t, struct rules *r, uint64_t ts_us, const char *origin);
 
+/* Installs a snapshot without a trace event (taking over the reference): for the
+ * tracers of the other loop lanes, which follow the one that reports the change. */
+void tracer_adopt_rules(struct tracer *t, struct rules *r);
+
 /* The snapshot in force (borrowed; NULL before the first). */
 struct rules *tracer_rules(const struct tracer *t);
 
