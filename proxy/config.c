@@ -58,7 +58,7 @@ static const struct cfg_key keys[] = {
 	{"max_client_connections", CFG_T_INT, OFF(max_client_connections), "10000", 1, 1000000,
 	 true, NULL, "client sessions at once; beyond it ERR 1040"},
 	{"workers", CFG_T_INT, OFF(workers), "0", 0, 64, false, NULL,
-	 "event-loop threads that run the sessions; 0 = one per online CPU"},
+	 "event-loop threads that run the sessions; 0 = one per CPU the process may use"},
 	{"buffer_high_water", CFG_T_INT, OFF(buffer_high_water), "1048576", 4096, 1LL << 30, true,
 	 NULL, "bytes queued toward one side before reading the other pauses"},
 	{"max_inspect_bytes", CFG_T_INT, OFF(max_inspect_bytes), "1048576", 1024, 1LL << 30, true,

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,11 +43,17 @@ struct loops {
 	struct lane lane[];
 };
 
+/* The CPUs this process may run on (taskset, cpusets), as haproxy counts them. */
 unsigned
 loops_default_count(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	long n;
 
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	else
+		n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n < 1 ? 1u : n > LOOPS_MAX ? LOOPS_MAX : (unsigned)n;
 }
 

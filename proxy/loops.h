@@ -32,7 +32,7 @@ void loops_stop(struct loops *l);
 /* Stops if needed; frees. */
 void loops_free(struct loops *l);
 
-/* The default lane count: one per online CPU, at most LOOPS_MAX. */
+/* The default lane count: one per CPU the process may run on, at most LOOPS_MAX. */
 #define LOOPS_MAX 64
 unsigned loops_default_count(void);
 
