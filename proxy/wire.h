@@ -43,12 +43,13 @@ enum wire_dir { WIRE_C2S = 0, WIRE_S2C = 1 };
 #define WIRE_CAP_MARIADB_CACHE_METADATA (1ULL << 36)
 
 /* What the proxy never lets through the greeting and the client's answer: the decoder
- * cannot follow these (compression, query attributes, metadata caching, progress
- * packets).  SSL is added to the mask by `client_tls = refuse`. */
+ * cannot follow these (compression, query attributes, optional metadata, progress
+ * packets).  MariaDB metadata caching is followed (the send-metadata byte of a result
+ * count), so it stays: without it MariaDB re-sends every column definition with every
+ * EXECUTE.  SSL is added to the mask by `client_tls = refuse`. */
 #define WIRE_CAPS_ALWAYS_CLEARED                                                                   \
 	(WIRE_CAP_COMPRESS | WIRE_CAP_ZSTD | WIRE_CAP_QUERY_ATTRIBUTES |                           \
-	 WIRE_CAP_OPTIONAL_METADATA | WIRE_CAP_PROGRESS_OLD | WIRE_CAP_MARIADB_PROGRESS |          \
-	 WIRE_CAP_MARIADB_CACHE_METADATA)
+	 WIRE_CAP_OPTIONAL_METADATA | WIRE_CAP_PROGRESS_OLD | WIRE_CAP_MARIADB_PROGRESS)
 
 /* Server status flags. */
 #define WIRE_STATUS_IN_TRANS 0x0001

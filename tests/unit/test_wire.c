@@ -647,6 +647,67 @@ test_prepared(void **st)
 	}
 }
 
+/* The count of a result, with MariaDB metadata caching's send-metadata byte after it. */
+static void
+srv_count_cached(struct script *s, uint64_t n, bool defs_follow)
+{
+	struct bb b = {0};
+
+	bb_lenenc(&b, n);
+	bb_u8(&b, defs_follow ? 1 : 0);
+	sc_srv(s, &b);
+	bb_free(&b);
+}
+
+/* MariaDB metadata caching (bit 36) negotiated, as the proxy lets it through: every result
+ * count carries a send-metadata byte; 0 = no column definitions follow (an EXECUTE whose
+ * metadata the client already has).  The decoder must stay in step either way. */
+static void
+test_cache_metadata(void **st)
+{
+	(void)st;
+	for (int d = 0; d < 2; d++) {
+		uint64_t caps = (TCAPS & ~WIRE_CAP_LONG_PASSWORD) | WIRE_CAP_MARIADB_CACHE_METADATA |
+				(d ? DEPR : 0);
+		struct script s = {0};
+		char *log;
+
+		sc_handshake(&s, caps, NULL);
+		sc_cmd_bytes(&s, WIRE_COM_QUERY, "select a from t");
+		srv_count_cached(&s, 1, true);
+		srv_coldef(&s, "a");
+		if (!d)
+			srv_eof(&s, 2);
+		srv_text_row(&s, "x");
+		srv_term(&s, d, 0x0002);
+		sc_cmd_bytes(&s, WIRE_COM_STMT_PREPARE, "select a, b from t where id = ?");
+		srv_prepare_ok(&s, d, 7, 1, 2);
+		for (int k = 0; k < 2; k++) { /* first EXECUTE: defs; the next: none */
+			cmd_stmt(&s, WIRE_COM_STMT_EXECUTE, 7, 0);
+			srv_count_cached(&s, 2, k == 0);
+			if (k == 0) {
+				srv_coldef(&s, "a");
+				srv_coldef(&s, "b");
+			}
+			if (!d)
+				srv_eof(&s, 2);
+			srv_bin_row(&s);
+			srv_bin_row(&s);
+			srv_term(&s, d, 0x0002);
+		}
+		sc_cmd_bytes(&s, WIRE_COM_PING, NULL);
+		srv_ok(&s, 0, 0x0002);
+		log = run_all(&s, &DEF);
+		EXPECT(log, "caps=1", "RESULT #1 u=1 idx=0 err=0 code=0 state= msg= rs=1 rows=1",
+		       "END #1", "END #2", "CMD #3 0x17 text=select a, b from t where id = ? stmt=7",
+		       "rs=1 rows=2", "END #3", "CMD #4 0x17", "rs=1 rows=2", "END #4",
+		       "CMD #5 0x0e", "END #5", "pending=0 anomalies=0");
+		expect_absent(log, "ANOMALY");
+		free(log);
+		sc_free(&s);
+	}
+}
+
 /* MariaDB PREPARE + EXECUTE(-1) in one flight: EXECUTE carries the pending SQL. */
 static void
 test_prepare_execute_pipelined(void **st)
@@ -1368,7 +1429,8 @@ test_clear_caps(void **st)
 {
 	struct bb b = {0};
 	uint64_t caps = TCAPS | WIRE_CAP_SSL | WIRE_CAP_COMPRESS | WIRE_CAP_QUERY_ATTRIBUTES |
-			WIRE_CAP_MARIADB_CACHE_METADATA | WIRE_CAP_MARIADB_BULK;
+			WIRE_CAP_MARIADB_PROGRESS | WIRE_CAP_MARIADB_CACHE_METADATA |
+			WIRE_CAP_MARIADB_BULK;
 	struct ev_log l = {0};
 	struct wire_conv *c;
 	struct script s = {0};
@@ -1381,7 +1443,8 @@ test_clear_caps(void **st)
 	c = wire_conv_new(ev_cb, ev_free_user, &l, NULL);
 	sc_srv(&s, &b);
 	assert_int_equal(wire_conv_feed(c, WIRE_S2C, s.step[0].p, s.step[0].n, 0, &used), WIRE_OK);
-	EXPECT((bb_u8(&l.text, 0), (char *)l.text.p), "caps=4003fa288");
+	/* SSL, compression, attributes and progress cleared; bulk and metadata caching kept */
+	EXPECT((bb_u8(&l.text, 0), (char *)l.text.p), "caps=14003fa288");
 	wire_conv_free(c);
 	bb_free(&l.text);
 	sc_free(&s);
@@ -1394,7 +1457,8 @@ test_clear_caps(void **st)
 	assert_true(wire_login_clear_caps(b.p, b.n, WIRE_CAPS_ALWAYS_CLEARED | WIRE_CAP_SSL));
 	assert_int_equal(b.p[0] | b.p[1] << 8 | b.p[2] << 16 | (uint32_t)b.p[3] << 24,
 			 (uint32_t)(caps & ~(WIRE_CAPS_ALWAYS_CLEARED | WIRE_CAP_SSL)));
-	assert_int_equal(b.p[28], (uint8_t)(WIRE_CAP_MARIADB_BULK >> 32));
+	assert_int_equal(b.p[28],
+			 (uint8_t)((WIRE_CAP_MARIADB_BULK | WIRE_CAP_MARIADB_CACHE_METADATA) >> 32));
 	assert_false(wire_login_clear_caps(b.p, 1, 0));
 	bb_free(&b);
 }
@@ -1433,6 +1497,7 @@ main(void)
 		cmocka_unit_test(test_local_infile),
 		cmocka_unit_test(test_prepared),
 		cmocka_unit_test(test_prepare_execute_pipelined),
+		cmocka_unit_test(test_cache_metadata),
 		cmocka_unit_test(test_misc_commands),
 		cmocka_unit_test(test_set_option_state),
 		cmocka_unit_test(test_target_tracking),
