@@ -331,15 +331,12 @@ fill_pkt(struct pcap_src_pkt *out, const struct pcap_pkthdr *h, const u_char *da
 
 /* ---- classic pcap reader (rd_*) ---------------------------------------------------- */
 
-/* Makes at least `need` (<= RD_BUF) unread bytes available if the file has
- * them; returns how many are (fewer only at end of file or on error: *ioerr = errno). */
+/* Makes at least `need` (<= RD_BUF) unread bytes available if the file has them (rd_fill
+ * found fewer); returns how many are (fewer only at end of file or on error: *ioerr =
+ * errno). */
 static size_t
-rd_fill(struct file_rd *r, size_t need, int *ioerr)
+rd_refill(struct file_rd *r, size_t need, int *ioerr)
 {
-	*ioerr = 0;
-	if (r->end - r->start >= need) {
-		return r->end - r->start;
-	}
 	if (r->start + need > RD_BUF) {
 		memmove(r->buf, r->buf + r->start, r->end - r->start);
 		r->end -= r->start;
@@ -362,6 +359,17 @@ rd_fill(struct file_rd *r, size_t need, int *ioerr)
 		r->off += (uint64_t)got;
 	}
 	return r->end - r->start;
+}
+
+/* The usual case, bytes already buffered, inline: it is asked twice per packet. */
+static inline size_t
+rd_fill(struct file_rd *r, size_t need, int *ioerr)
+{
+	*ioerr = 0;
+	if (r->end - r->start >= need) {
+		return r->end - r->start;
+	}
+	return rd_refill(r, need, ioerr);
 }
 
 /* The reason libpcap gives for a read that failed or came up short. */
