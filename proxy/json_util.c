@@ -86,6 +86,11 @@ json_string_lossy(const char *s, size_t n)
 
 /* ---- jbuf --------------------------------------------------------------------------- */
 
+/* The external definitions of the header's inline writers. */
+extern inline bool jbuf_room(struct jbuf *b, size_t n);
+extern inline void jbuf_put(struct jbuf *b, const char *s, size_t n);
+extern inline void jbuf_puts(struct jbuf *b, const char *s);
+
 bool
 jbuf_grow(struct jbuf *b, size_t n)
 {

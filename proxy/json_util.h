@@ -28,14 +28,16 @@ struct jbuf {
 bool jbuf_grow(struct jbuf *b, size_t n);
 
 /* Inline: a record is built from ~20 short pieces, mostly string constants whose strlen
- * the compiler then folds; the call per piece was most of their cost. */
-static inline bool
+ * the compiler then folds; the call per piece was most of their cost.  C99 inline
+ * definitions: json_util.c also emits them as ordinary functions (objects built against
+ * the earlier header still link). */
+inline bool
 jbuf_room(struct jbuf *b, size_t n)
 {
 	return (!b->failed && b->cap - b->len >= n) || jbuf_grow(b, n);
 }
 
-static inline void
+inline void
 jbuf_put(struct jbuf *b, const char *s, size_t n)
 {
 	if (n > 0 && jbuf_room(b, n)) {
@@ -44,7 +46,7 @@ jbuf_put(struct jbuf *b, const char *s, size_t n)
 	}
 }
 
-static inline void
+inline void
 jbuf_puts(struct jbuf *b, const char *s)
 {
 	jbuf_put(b, s, strlen(s));
