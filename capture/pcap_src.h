@@ -52,6 +52,13 @@ struct pcap_src *pcap_src_open_live(const char *iface, const uint16_t *ports, si
 struct pcap_src *pcap_src_open_file(const char *path, const uint16_t *ports, size_t nports,
 				    char *err, size_t errlen);
 
+/* Tests: true makes later pcap_src_open_file calls read every file through libpcap
+ * (classic pcap files are otherwise read by pcap_src itself, same packets). */
+void pcap_src_force_libpcap(bool on);
+
+/* Tests: true if pcap_src reads the file itself rather than through libpcap. */
+bool pcap_src_reads_itself(const struct pcap_src *s);
+
 /* Closes and frees.  NULL is a no-op. */
 void pcap_src_close(struct pcap_src *s);
 

@@ -86,8 +86,13 @@ json_string_lossy(const char *s, size_t n)
 
 /* ---- jbuf --------------------------------------------------------------------------- */
 
-static bool
-jbuf_room(struct jbuf *b, size_t n)
+/* The external definitions of the header's inline writers. */
+extern inline bool jbuf_room(struct jbuf *b, size_t n);
+extern inline void jbuf_put(struct jbuf *b, const char *s, size_t n);
+extern inline void jbuf_puts(struct jbuf *b, const char *s);
+
+bool
+jbuf_grow(struct jbuf *b, size_t n)
 {
 	if (b->failed) {
 		return false;
@@ -107,21 +112,6 @@ jbuf_room(struct jbuf *b, size_t n)
 	b->p = p;
 	b->cap = cap;
 	return true;
-}
-
-void
-jbuf_put(struct jbuf *b, const char *s, size_t n)
-{
-	if (n > 0 && jbuf_room(b, n)) {
-		memcpy(b->p + b->len, s, n);
-		b->len += n;
-	}
-}
-
-void
-jbuf_puts(struct jbuf *b, const char *s)
-{
-	jbuf_put(b, s, strlen(s));
 }
 
 void

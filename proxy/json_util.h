@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -22,8 +23,35 @@ struct jbuf {
 	bool failed;
 };
 
-void jbuf_put(struct jbuf *b, const char *s, size_t n);
-void jbuf_puts(struct jbuf *b, const char *s);
+/* Makes room for n more bytes (the slow path of the inline writers below).  False if the
+ * buffer has failed or cannot grow. */
+bool jbuf_grow(struct jbuf *b, size_t n);
+
+/* Inline: a record is built from ~20 short pieces, mostly string constants whose strlen
+ * the compiler then folds; the call per piece was most of their cost.  C99 inline
+ * definitions: json_util.c also emits them as ordinary functions (objects built against
+ * the earlier header still link). */
+inline bool
+jbuf_room(struct jbuf *b, size_t n)
+{
+	return (!b->failed && b->cap - b->len >= n) || jbuf_grow(b, n);
+}
+
+inline void
+jbuf_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (n > 0 && jbuf_room(b, n)) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+	}
+}
+
+inline void
+jbuf_puts(struct jbuf *b, const char *s)
+{
+	jbuf_put(b, s, strlen(s));
+}
+
 void jbuf_uint(struct jbuf *b, uint64_t v);
 
 /* The JSON text of v (any value), as jansson writes it with JSON_COMPACT. */

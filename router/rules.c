@@ -86,6 +86,32 @@ hash_bytes(const char *s, size_t n)
 	return h;
 }
 
+/* The maps' own hash, eight bytes a step: every statement looks its tables up here
+ * (~110k lookups on the bench capture), and byte-wise FNV-1a was most of each lookup.
+ * hash_bytes stays the snapshot's content hash (it shows in rules_changed records). */
+static uint64_t
+smap_hash(const char *s, size_t n)
+{
+	const uint64_t k = 0x9e3779b97f4a7c15ULL;
+	uint64_t h = (uint64_t)n * k, w;
+	size_t i = 0, j;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, sizeof(w));
+		h = (h ^ w) * k;
+		h ^= h >> 31;
+	}
+	if (i < n) {
+		for (w = 0, j = 0; i + j < n; j++)
+			w |= (uint64_t)(unsigned char)s[i + j] << (8 * j);
+		h = (h ^ w) * k;
+	}
+	/* the slot is the low bits: fold the high ones (where the products put the mixing) down */
+	h ^= h >> 32;
+	h *= k;
+	return h ^ (h >> 29);
+}
+
 static bool
 smap_grow(struct smap *m)
 {
@@ -117,7 +143,7 @@ smap_find(const struct smap *m, const char *k, size_t n)
 
 	if (m->slots == NULL || n > UINT32_MAX)
 		return NULL;
-	h = hash_bytes(k, n);
+	h = smap_hash(k, n);
 	for (j = h & m->mask; m->slots[j].k != NULL; j = (j + 1) & m->mask) {
 		struct smap_ent *e = &m->slots[j];
 
@@ -141,7 +167,7 @@ smap_put(struct smap *m, const char *k, size_t n, int32_t val)
 	}
 	if ((m->count + 1) * 4 > (m->slots ? m->mask + 1 : 0) * 3 && !smap_grow(m))
 		return false;
-	h = hash_bytes(k, n);
+	h = smap_hash(k, n);
 	for (j = h & m->mask; m->slots[j].k != NULL; j = (j + 1) & m->mask)
 		;
 	m->slots[j].k = k;

@@ -1186,6 +1186,50 @@ test_midstream(void **st)
 	}
 }
 
+/* A USE is found wherever it starts in the query (the filter before splitting reads
+ * eight bytes at a time), in either case, after decoys that are not "use". */
+static void
+test_use_at_every_offset(void **st)
+{
+	static const char *const decoy[] = {"", "u", "us", "uU", "sUs", "select 1;"};
+
+	(void)st;
+	for (unsigned k = 0; k < 24; k++) {
+		struct script s = {0};
+		char q[96], want[32];
+		char *log;
+		int n;
+
+		n = snprintf(q, sizeof(q), "%*s%s%s ks%u", (int)k, "", decoy[k % 6],
+			     (k & 1) ? "; UsE" : "; use", k);
+		assert_true(n > 0 && (size_t)n < sizeof(q));
+		sc_handshake(&s, TCAPS | DEPR, "ks");
+		sc_cmd_bytes(&s, WIRE_COM_QUERY, q);
+		srv_ok(&s, 0, 0x000A);
+		srv_ok(&s, 0, 0x0002);
+		log = run_all(&s, &DEF);
+		snprintf(want, sizeof(want), "TARGET ks%u <- ks", k);
+		assert_non_null(strstr(log, want));
+		free(log);
+		sc_free(&s);
+	}
+	for (unsigned k = 0; k < 12; k++) {
+		struct script s = {0};
+		char q[64];
+		char *log;
+
+		snprintf(q, sizeof(q), "%*sselect u, s, e, us, se from uuse_not", (int)k, "");
+		sc_handshake(&s, TCAPS | DEPR, "ks");
+		sc_cmd_bytes(&s, WIRE_COM_QUERY, q);
+		srv_ok(&s, 0, 0x0002);
+		log = run_all(&s, &DEF);
+		assert_null(strstr(log, "TARGET ks <- ks"));
+		assert_null(strstr(log, "TARGET uuse"));
+		free(log);
+		sc_free(&s);
+	}
+}
+
 /* ---- hostile input -------------------------------------------------------------------------- */
 
 static void
@@ -1501,6 +1545,7 @@ main(void)
 		cmocka_unit_test(test_misc_commands),
 		cmocka_unit_test(test_set_option_state),
 		cmocka_unit_test(test_target_tracking),
+		cmocka_unit_test(test_use_at_every_offset),
 		cmocka_unit_test(test_pipelining),
 		cmocka_unit_test(test_feed_stops_after_command),
 		cmocka_unit_test(test_blocking),
