@@ -5,7 +5,9 @@
  * everything queued at once: waking it per line would cost a futex wake and a write(2)
  * per statement.  Waking it at a batch rather than at half the ring keeps the bytes in
  * use to a few hundred KiB, still in cache when written, and spares a fast producer
- * (an offline capture) the first touch of every page of a 16 MiB ring. */
+ * (an offline capture) the first touch of every page of a 16 MiB ring.  For the same
+ * reason the ring starts again at offset 0 whenever the writer has emptied it: only the
+ * bytes queued at once are ever touched, not the whole capacity in turn. */
 #include "proxy/trace_sink.h"
 
 #include <errno.h>
@@ -26,8 +28,10 @@ struct trace_sink {
 	int fd;                  /* owned unless stdout */
 	char *ring;              /* queued bytes */
 	size_t cap;              /* ring size */
-	uint64_t enq_total;      /* bytes ever queued (ring tail = enq_total % cap) */
-	uint64_t wr_total;       /* bytes ever written (ring head = wr_total % cap) */
+	size_t head;             /* ring offset of the first queued byte */
+	size_t used;             /* bytes queued (tail = head + used, wrapped) */
+	uint64_t enq_total;      /* bytes ever queued */
+	uint64_t wr_total;       /* bytes ever written (or lost to a write error) */
 	uint64_t queued_lines;
 	uint64_t dropped;
 	uint64_t write_errors;
@@ -94,7 +98,7 @@ sink_batch(const struct trace_sink *s)
 static bool
 sink_urgent(const struct trace_sink *s)
 {
-	uint64_t pending = s->enq_total - s->wr_total;
+	uint64_t pending = s->used;
 
 	return s->stop || s->reopen || (pending > 0 && (s->flushing > 0 || pending >= sink_batch(s)));
 }
@@ -129,22 +133,24 @@ sink_writer(void *arg)
 			s->reopen = false;
 			sink_do_reopen(s);
 		}
-		if (s->enq_total == s->wr_total) {
+		if (s->used == 0) {
 			if (s->stop) {
 				break;
 			}
 			continue;
 		}
-		/* Write the contiguous run from the head; the producer only touches free space. */
-		size_t head = (size_t)(s->wr_total % s->cap);
-		size_t used = (size_t)(s->enq_total - s->wr_total);
-		size_t run = used < s->cap - head ? used : s->cap - head;
+		/* Write the contiguous run from the head; the producer only touches free space
+		 * (the run stays counted in `used` until it is written). */
+		size_t head = s->head;
+		size_t run = s->used < s->cap - head ? s->used : s->cap - head;
 		pthread_mutex_unlock(&s->mu);
 		bool ok = sink_write_all(s->fd, s->ring + head, run);
 		pthread_mutex_lock(&s->mu);
 		if (!ok) {
 			s->write_errors++;
 		}
+		s->used -= run;
+		s->head = s->used == 0 || head + run == s->cap ? 0 : head + run;
 		s->wr_total += run;
 		pthread_cond_broadcast(&s->done);
 	}
@@ -198,11 +204,15 @@ fail:
 static void
 ring_put(struct trace_sink *s, const char *p, size_t n)
 {
-	size_t tail = (size_t)(s->enq_total % s->cap);
-	size_t first = n < s->cap - tail ? n : s->cap - tail;
+	size_t tail = s->head + s->used;
 
+	if (tail >= s->cap) {
+		tail -= s->cap;
+	}
+	size_t first = n < s->cap - tail ? n : s->cap - tail;
 	memcpy(s->ring + tail, p, first);
 	memcpy(s->ring, p + first, n - first);
+	s->used += n;
 	s->enq_total += n;
 }
 
@@ -212,13 +222,12 @@ trace_sink_write(struct trace_sink *s, const char *line, size_t len)
 	bool ok;
 
 	pthread_mutex_lock(&s->mu);
-	size_t free_bytes = s->cap - (size_t)(s->enq_total - s->wr_total);
-	ok = len + 1 <= free_bytes;
+	ok = len + 1 <= s->cap - s->used;
 	if (ok) {
 		ring_put(s, line, len);
 		ring_put(s, "\n", 1);
 		s->queued_lines++;
-		if (s->enq_total - s->wr_total >= sink_batch(s)) {
+		if (s->used >= sink_batch(s)) {
 			pthread_cond_signal(&s->more); /* don't wait for the period: room is short */
 		}
 	} else {
@@ -257,13 +266,13 @@ trace_sink_get_stats(struct trace_sink *s, struct trace_sink_stats *out)
 	pthread_mutex_lock(&s->mu);
 	out->dropped = s->dropped;
 	out->write_errors = s->write_errors;
-	out->queued_bytes = (size_t)(s->enq_total - s->wr_total);
+	out->queued_bytes = s->used;
 	out->queue_capacity = s->cap;
 	/* Lines are whole in the ring, so "written" = queued lines minus those still queued;
 	 * counting newlines still in the ring is exact and cheap enough for a stats call. */
 	uint64_t pending = 0;
-	for (uint64_t i = s->wr_total; i < s->enq_total; i++) {
-		pending += s->ring[i % s->cap] == '\n';
+	for (size_t i = 0, at = s->head; i < s->used; i++, at = at + 1 == s->cap ? 0 : at + 1) {
+		pending += s->ring[at] == '\n';
 	}
 	out->written = s->queued_lines - pending;
 	pthread_mutex_unlock(&s->mu);

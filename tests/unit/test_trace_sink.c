@@ -69,6 +69,58 @@ test_lines_written_in_order(void **state)
 	unlink(path);
 }
 
+/* Lines of many lengths through the smallest ring while the writer drains it: the ring
+ * wraps and starts again at offset 0 whenever it runs empty; the file must still be the
+ * exact concatenation of the accepted lines, in order. */
+static void
+test_wrap_and_rewind_keep_every_byte(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/rt_sink_XXXXXX";
+	int fd = mkstemp(path);
+	char err[128], line[4096];
+	size_t total = 0, n;
+	unsigned refused = 0;
+
+	close(fd);
+	struct trace_sink *s = trace_sink_open(path, 64 * 1024, err, sizeof(err));
+	assert_non_null(s);
+	for (unsigned i = 0; i < 2000; i++) {
+		size_t len = 10 + (i * 7919u) % 3000;
+		memset(line, 'a' + (int)(i % 26), len);
+		snprintf(line, 12, "%010u", i); /* the number first; its NUL is overwritten */
+		line[10] = ':';
+		while (!trace_sink_write(s, line, len)) {
+			refused++;
+			usleep(100);
+		}
+		total += len + 1;
+		usleep(5); /* slower than the writer: it wakes at a batch while lines keep coming */
+		if (i % 500 == 499) {
+			trace_sink_flush(s); /* empties the ring: the next line goes to offset 0 */
+		}
+	}
+	trace_sink_close(s);
+
+	char *buf = slurp(path, &n);
+	assert_int_equal(n, total);
+	const char *at = buf;
+	for (unsigned i = 0; i < 2000; i++) {
+		size_t len = 10 + (i * 7919u) % 3000;
+		char want[12];
+		snprintf(want, sizeof(want), "%010u", i);
+		assert_memory_equal(at, want, 10);
+		for (size_t k = 11; k < len; k++) {
+			assert_int_equal(at[k], 'a' + (int)(i % 26));
+		}
+		assert_int_equal(at[len], '\n');
+		at += len + 1;
+	}
+	free(buf);
+	unlink(path);
+	(void)refused;
+}
+
 /* A reader that does not read: the pipe fills, the writer thread blocks in write(2),
  * the queue fills, and further lines are refused and counted without blocking us. */
 static void
@@ -161,6 +213,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines_written_in_order),
+		cmocka_unit_test(test_wrap_and_rewind_keep_every_byte),
 		cmocka_unit_test(test_full_queue_drops_and_counts),
 		cmocka_unit_test(test_reopen_after_rename),
 		cmocka_unit_test(test_open_failure_reports_reason),
