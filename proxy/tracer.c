@@ -27,6 +27,7 @@
 #define TRACER_FRAG_SLOTS 256       /* statement shapes whose record text is kept */
 #define TRACER_TARGET_SLOTS 8       /* parsed session targets kept */
 #define TRACER_EXEC_SLOTS 64        /* prepared texts whose analysis is kept (sets of 2) */
+#define TRACER_SHAPE_SLOTS 64       /* statement shapes whose classification is kept (sets of 2) */
 #define TRACER_OUTCOME_MAX 128      /* OK results with counts below this are kept as text */
 
 /* A piece of a record's text: the members of a JSON object as jansson wrote them,
@@ -41,6 +42,7 @@ struct jfrag {
 struct stmt_slot {
 	uint64_t key;                 /* 0 = empty */
 	uint64_t digest_hash;
+	uint64_t digest_folded;       /* what the digest folds (keyword case, AS literals) */
 	uint64_t rules_gen;
 	const char *command;
 	uint8_t cls;
@@ -62,7 +64,19 @@ struct exec_slot {
 	char *text;                   /* owned: text, then the digest after its NUL */
 	const char *digest;
 	uint64_t digest_hash;
+	uint64_t digest_folded;
 	unsigned char *st;            /* owned: the sql_stmt's used bytes (see st_pack) */
+};
+
+/* A statement shape: digest text + what the digest folds (sql_digest_ex) -> its
+ * classification, packed (st_pack). */
+struct shape_slot {
+	uint64_t key;                 /* digest hash | 1; 0 = empty */
+	uint64_t folded;
+	uint64_t used;                /* LRU stamp within its set */
+	unsigned lex_flags;
+	char *digest;                 /* owned */
+	unsigned char *st;            /* owned */
 };
 
 struct tracer {
@@ -91,6 +105,7 @@ struct tracer {
 	bool digest_done;                    /* scratch: its digest, made on first use */
 	bool ran_other;                      /* scratch: it was analysed as another text */
 	uint64_t digest_hash;
+	uint64_t digest_folded;              /* sql_digest_ex: what the digest text folds */
 	char digest[SQL_DIGEST_MAX];
 	struct jconst {                      /* JSON strings of our own static names */
 		const char *name;
@@ -100,6 +115,8 @@ struct tracer {
 	uint64_t frag_lookups;               /* sets of two (a workload alternating two shapes */
 	struct exec_slot *execs;             /* TRACER_EXEC_SLOTS, allocated on first use */
 	uint64_t exec_lookups;
+	struct shape_slot *shapes;           /* TRACER_SHAPE_SLOTS, allocated on first use */
+	uint64_t shape_lookups;
 	                                     /* of one slot would miss every time otherwise) */
 	struct jfrag *outcome[3][2][TRACER_OUTCOME_MAX]; /* verdict x rows/affected x count */
 };
@@ -223,6 +240,11 @@ tracer_free(struct tracer *t)
 		free(t->execs[i].st);
 	}
 	free(t->execs);
+	for (size_t i = 0; t->shapes != NULL && i < TRACER_SHAPE_SLOTS; i++) {
+		free(t->shapes[i].digest);
+		free(t->shapes[i].st);
+	}
+	free(t->shapes);
 	for (size_t i = 0; t->frags != NULL && i < TRACER_FRAG_SLOTS; i++) {
 		jfrag_unref(t->frags[i].frag);
 	}
@@ -732,7 +754,8 @@ static uint64_t
 stmt_digest(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_t n)
 {
 	if (!t->digest_done) {
-		t->digest_hash = sql_digest(sql, n, x->lex_flags, t->digest, sizeof(t->digest));
+		t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
+					       &t->digest_folded);
 		t->digest_done = true;
 	}
 	return t->digest_hash;
@@ -886,7 +909,7 @@ stmt_frag(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tg
 {
 	const char *target = x->target_known ? x->target_raw : "";
 	uint64_t gen = t->rules ? rules_generation(t->rules) : 0;
-	uint64_t key = fnv_mix(fnv_mix(fnv_mix(hash, gen), (uintptr_t)x->command),
+	uint64_t key = fnv_mix(fnv_mix(fnv_mix(hash ^ t->digest_folded, gen), (uintptr_t)x->command),
 			       t->st.cls | (unsigned)tgt->tablet_type << 8 | (unsigned)x->in_tx << 16 |
 				       (unsigned)x->target_known << 17);
 	bool cacheable = t->st.cls != SQL_CLASS_UNPARSED && strlen(digest) < SQL_DIGEST_MAX - 1;
@@ -902,7 +925,8 @@ stmt_frag(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tg
 	t->frag_lookups++;
 	for (int w = 0; set != NULL && w < 2; w++) {
 		struct stmt_slot *sl = &set[w];
-		if (sl->key == key && sl->digest_hash == hash && sl->rules_gen == gen &&
+		if (sl->key == key && sl->digest_hash == hash &&
+		    sl->digest_folded == t->digest_folded && sl->rules_gen == gen &&
 		    sl->command == x->command && sl->cls == t->st.cls &&
 		    sl->tablet_type == tgt->tablet_type && sl->in_tx == x->in_tx &&
 		    sl->target_known == x->target_known && strcmp(sl->target, target) == 0) {
@@ -914,7 +938,8 @@ stmt_frag(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tg
 	struct jfrag *f = jfrag_of(stmt_shape_json(t, x, tgt, digest, hash));
 	if (sl != NULL && f != NULL && strlen(target) < sizeof(sl->target)) {
 		jfrag_unref(sl->frag);
-		*sl = (struct stmt_slot){.key = key, .digest_hash = hash, .rules_gen = gen,
+		*sl = (struct stmt_slot){.key = key, .digest_hash = hash,
+					 .digest_folded = t->digest_folded, .rules_gen = gen,
 					 .command = x->command, .cls = t->st.cls,
 					 .tablet_type = (uint8_t)tgt->tablet_type, .in_tx = x->in_tx,
 					 .target_known = x->target_known, .used = t->frag_lookups,
@@ -1265,6 +1290,9 @@ cmd_denies(struct tracer_conn *c, struct tcmd *cmd, const struct guard_decision 
 	return true;
 }
 
+static void stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql,
+			  size_t n);
+
 /* Analyses statement i of cmd; returns true if the guard denies it. */
 static bool
 cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ctx *x,
@@ -1275,8 +1303,7 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 
 	size_t en;
 
-	c->t->digest_done = false;
-	sql_classify(sql, n, x->lex_flags, &c->t->st);
+	stmt_classify(c->t, x, sql, n);
 	c->t->ran_other = false;
 	const char *exec = conn_sql_prepares(c, sql, n, &en);
 	if (exec == sql) {
@@ -1286,7 +1313,7 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 		 * text; the record keeps the EXECUTE's own SQL beside it. */
 		const struct stmt_text shown = {sql, n};
 		c->t->ran_other = true;
-		sql_classify(exec, en, x->lex_flags, &c->t->st);
+		stmt_classify(c->t, x, exec, en);
 		stmt_analyse(c, x, exec, en, false, &shown, s, &gd);
 	}
 	ctx_after(x, &c->t->st, tbuf, tlen);
@@ -1371,6 +1398,93 @@ st_unpack(const unsigned char *in, struct sql_stmt *st)
 	memcpy(st->names, in + o + sizeof(uint16_t), st->names_used);
 }
 
+/* ---- statement shapes ------------------------------------------------------------ */
+
+/* An application sends a few statement shapes with ever-new literals.  A statement's
+ * class and tables are kept by its shape (the digest text and what the digest folds,
+ * see sql_digest_ex), so the next statement of that shape is lexed once, for its digest,
+ * not a second time by the classifier.  Only classes whose class and tables never depend
+ * on a value literal are kept; a digest cut at SQL_DIGEST_MAX is never a key. */
+static bool
+shape_cacheable(const struct tracer *t)
+{
+	switch ((enum sql_class)t->st.cls) {
+	case SQL_CLASS_SELECT:
+	case SQL_CLASS_INSERT:
+	case SQL_CLASS_REPLACE:
+	case SQL_CLASS_UPDATE:
+	case SQL_CLASS_DELETE:
+	case SQL_CLASS_BEGIN:
+	case SQL_CLASS_COMMIT:
+	case SQL_CLASS_ROLLBACK:
+		return strlen(t->digest) < SQL_DIGEST_MAX - 1;
+	default:
+		return false;
+	}
+}
+
+static struct shape_slot *
+shape_find(struct tracer *t, uint64_t key, uint64_t folded, unsigned lex_flags)
+{
+	struct shape_slot *set = t->shapes ? &t->shapes[(key % TRACER_SHAPE_SLOTS) & ~1ull] : NULL;
+
+	t->shape_lookups++;
+	for (int w = 0; set != NULL && w < 2; w++) {
+		struct shape_slot *e = &set[w];
+		if (e->key == key && e->folded == folded && e->lex_flags == lex_flags &&
+		    strcmp(e->digest, t->digest) == 0) {
+			e->used = t->shape_lookups;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static void
+shape_keep(struct tracer *t, uint64_t key, uint64_t folded, unsigned lex_flags)
+{
+	if (t->shapes == NULL &&
+	    (t->shapes = calloc(TRACER_SHAPE_SLOTS, sizeof(*t->shapes))) == NULL) {
+		return;
+	}
+	struct shape_slot *set = &t->shapes[(key % TRACER_SHAPE_SLOTS) & ~1ull];
+	struct shape_slot *e = set[0].used <= set[1].used ? &set[0] : &set[1];
+	char *d = strdup(t->digest);
+	unsigned char *st = malloc(st_packed_size(&t->st));
+
+	if (d == NULL || st == NULL) {
+		free(d);
+		free(st);
+		return;
+	}
+	st_pack(&t->st, st);
+	free(e->digest);
+	free(e->st);
+	*e = (struct shape_slot){.key = key, .folded = folded, .used = t->shape_lookups,
+				 .lex_flags = lex_flags, .digest = d, .st = st};
+}
+
+/* Classifies sql[0..n) into t->st and leaves its digest in t->digest (made once, for
+ * the cache key, the metrics and the record alike). */
+static void
+stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_t n)
+{
+	t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
+				       &t->digest_folded);
+	t->digest_done = true;
+	uint64_t folded = t->digest_folded;
+	uint64_t key = t->digest_hash | 1;
+	struct shape_slot *e = shape_find(t, key, folded, x->lex_flags);
+	if (e != NULL) {
+		st_unpack(e->st, &t->st);
+		return;
+	}
+	sql_classify(sql, n, x->lex_flags, &t->st);
+	if (shape_cacheable(t)) {
+		shape_keep(t, key, folded, x->lex_flags);
+	}
+}
+
 static uint64_t
 exec_key(const char *text, size_t n, unsigned lex_flags)
 {
@@ -1421,7 +1535,8 @@ exec_keep(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned l
 	free(e->st);
 	*e = (struct exec_slot){.key = key, .used = t->exec_lookups, .lex_flags = lex_flags,
 				.len = n, .start = start, .slen = slen, .text = tx,
-				.digest = tx + n + 1, .digest_hash = t->digest_hash, .st = st};
+				.digest = tx + n + 1, .digest_hash = t->digest_hash,
+				.digest_folded = t->digest_folded, .st = st};
 }
 
 /* Classes whose analysis also changes the session's prepared texts or its target: never
@@ -1462,6 +1577,7 @@ conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_c
 	st_unpack(e->st, &t->st);
 	memcpy(t->digest, e->digest, strlen(e->digest) + 1);
 	t->digest_hash = e->digest_hash;
+	t->digest_folded = e->digest_folded;
 	t->digest_done = true;
 	stmt_analyse(c, x, e->text + e->start, e->slen, false, NULL, &cmd->s[0], &gd);
 	*deny = cmd_denies(c, cmd, &gd);

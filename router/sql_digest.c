@@ -133,19 +133,43 @@ tok_needs_space_before(const struct sql_tok *t)
 	       t->type != SQL_TK_SEMI && t->type != SQL_TK_LPAREN;
 }
 
+/* FNV-1a of raw bytes, then a separator (the folded-parts hash of sql_digest_ex). */
+static uint64_t
+fnv_raw(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+	}
+	return (h ^ 0xff) * FNV_PRIME;
+}
+
 uint64_t
 sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outlen)
+{
+	return sql_digest_ex(sql, n, lex_flags, out, outlen, NULL);
+}
+
+uint64_t
+sql_digest_ex(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outlen,
+	      uint64_t *folded)
 {
 	struct dbuf b = {out, outlen ? outlen - 1 : 0, 0, FNV_OFFSET, 0};
 	struct sql_lex lx;
 	struct sql_tok t;
 	bool after_open = true; /* no space before the first token or after '(' / '.' */
+	bool after_as = false;
+	uint64_t f = FNV_OFFSET;
 
 	sql_lex_init(&lx, sql, n, lex_flags);
 	while (sql_lex_next_code(&lx, &t)) {
 		if (t.type == SQL_TK_INTRODUCER) {
 			continue; /* _utf8mb4'x' -> ? */
 		}
+		if (folded != NULL && ((t.type == SQL_TK_IDENT && t.kw != 0) ||
+				       (after_as && tok_is_literal(&t)))) {
+			f = fnv_raw(f, sql + t.off, t.len);
+		}
+		after_as = t.type == SQL_TK_IDENT && t.kw == SQL_KW_AS;
 		if (!after_open && tok_needs_space_before(&t)) {
 			dbuf_put(&b, " ", 1);
 		}
@@ -168,6 +192,9 @@ sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outl
 	}
 	if (outlen) {
 		out[b.len] = 0;
+	}
+	if (folded != NULL) {
+		*folded = f;
 	}
 	dbuf_hash_to(&b, b.len);
 	return b.h;

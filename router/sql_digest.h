@@ -22,6 +22,14 @@
  * `lex_flags` are SQL_LEX_* from router/sql_lex_types.h. */
 uint64_t sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outlen);
 
+/* sql_digest, and in *folded a hash of what the digest folds but a statement's tables and
+ * class may depend on: the keywords as written (a keyword used as a table name is
+ * upper-cased in the digest: `status` and `STATUS` are two tables) and a literal right
+ * after AS (a quoted alias).  Two statements with the same digest text and the same
+ * *folded differ only in value literals, spacing and comments. */
+uint64_t sql_digest_ex(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outlen,
+		       uint64_t *folded);
+
 /* Copies the statement to out with literals replaced by '?'.  With all_literals false
  * only secrets are replaced: every string / hex / bit literal of a statement that
  * carries a password (IDENTIFIED ..., PASSWORD(...), SET PASSWORD, MASTER_PASSWORD,

@@ -461,6 +461,42 @@ test_execute_reuses_analysis_not_routing(void **state)
 	h_teardown(&h);
 }
 
+/* Statements of one shape share a classification; a keyword used as a table name is
+ * upper-cased in the digest, so `data` and `DATA` (two tables) must not share one. */
+static void
+test_statement_shapes_keep_table_case(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0};
+	static const char *const sql[] = {
+		"SELECT c FROM t1 WHERE id = 1", "SELECT c FROM t1 WHERE id = 22",
+		"SELECT c FROM data WHERE id = 1", "select c from DATA where id = 2",
+		"SELECT c FROM data WHERE id = 3", "SELECT c FROM t2 WHERE id = 4",
+	};
+	static const char *const named[] = {"t1", "t1", "data", "DATA", "data", "t2"};
+
+	h_setup(&h, "01-created", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, "sourcekeyspace");
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sc_cmd_bytes(&s, WIRE_COM_QUERY, sql[i]);
+		srv_resultset(&s, false, 1, 1, 0x0002);
+	}
+	h_run(&h, &s);
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		json_t *r = stmt_rec(&h, i);
+		char want[64];
+		snprintf(want, sizeof(want), "sourcekeyspace.%s", named[i]);
+		assert_string_equal(str(r, "sql", NULL), sql[i]);
+		assert_string_equal(str(r, "class", NULL), "select");
+		assert_string_equal(str(table0(r), "named", NULL), want);
+	}
+	assert_string_equal(str(stmt_rec(&h, 2), "digest", NULL),
+			    str(stmt_rec(&h, 3), "digest", NULL));
+	sc_free(&s);
+	h_teardown(&h);
+}
+
 int
 main(void)
 {
@@ -471,6 +507,7 @@ main(void)
 		cmocka_unit_test(test_prepared_and_redaction),
 		cmocka_unit_test(test_shape_cache_follows_state),
 		cmocka_unit_test(test_execute_reuses_analysis_not_routing),
+		cmocka_unit_test(test_statement_shapes_keep_table_case),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
