@@ -44,6 +44,17 @@ def summary():
     sys.exit(1 if failed else 0)
 
 
+def root_sql(stmts):
+    """Runs statements as root on the test server's socket (pymysql, imported here only)."""
+    import pymysql
+    c = pymysql.connect(unix_socket=os.environ["MYSQL_SOCK"], user="root")
+    with c.cursor() as cur:
+        for stmt in stmts:
+            cur.execute(stmt)
+    c.commit()
+    c.close()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -47,15 +47,6 @@ SEQUENCE = ["00-before", "01-created", "02-rdonly-switched", "03-replica-switche
 NAMES = {"t1": "t1", "S.t1": S + ".t1", "T.t1": T + ".t1"}
 
 
-def root(sql):
-    c = pymysql.connect(unix_socket=os.environ["MYSQL_SOCK"], user="root")
-    with c.cursor() as cur:
-        for stmt in sql:
-            cur.execute(stmt)
-    c.commit()
-    c.close()
-
-
 def setup_backend():
     dbs = [S, T, "@primary", "@replica", "@rdonly"]
     stmts = []
@@ -65,7 +56,7 @@ def setup_backend():
         for t in ("t1", "t2", "t3"):
             stmts.append("CREATE TABLE `%s`.%s (id INT PRIMARY KEY, c VARCHAR(20))" % (db, t))
             stmts.append("INSERT INTO `%s`.%s VALUES (1, 'a'), (2, 'b')" % (db, t))
-    root(stmts)
+    rtlib.root_sql(stmts)
 
 
 def install_rules(path, state):

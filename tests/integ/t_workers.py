@@ -28,22 +28,13 @@ CLIENTS = 8
 WORKERS = 4
 
 
-def root(sql):
-    c = pymysql.connect(unix_socket=os.environ["MYSQL_SOCK"], user="root")
-    with c.cursor() as cur:
-        for stmt in sql:
-            cur.execute(stmt)
-    c.commit()
-    c.close()
-
-
 def setup_backend():
     stmts = []
     for db in (S, T):
         stmts += ["DROP DATABASE IF EXISTS `%s`" % db, "CREATE DATABASE `%s`" % db,
                   "CREATE TABLE `%s`.t1 (id INT PRIMARY KEY, c VARCHAR(20))" % db,
                   "INSERT INTO `%s`.t1 VALUES (1, 'a'), (2, 'b')" % db]
-    root(stmts)
+    rtlib.root_sql(stmts)
 
 
 def install_rules(path, state):
