@@ -28,7 +28,6 @@
 #define CAP_DEFAULT_PORT 15306
 #define CAP_ERRLEN 512
 #define CAP_DETECT_PACKETS 200000 /* packets scanned for greetings when no --port */
-#define CAP_QUEUE_BYTES (16u << 20) /* offline: trace queue (its ring is touched whole) */
 #define CAP_PACE_RECORDS 4096     /* offline: flush the trace after this many records */
 #define CAP_PACE_C2S (512u << 10) /* ... or this many client bytes (records carry SQL) */
 
@@ -389,7 +388,8 @@ print_summary(struct cap_run *r)
  * inline proxy); an offline run has no one to keep pace with, so it waits for the
  * writer before the queue can fill: every CAP_PACE_RECORDS records (a record without
  * long SQL is under 2 KiB) or CAP_PACE_C2S client bytes (a record holds its SQL twice,
- * sql and digest, at most 6 bytes per byte when escaped), well under CAP_QUEUE_BYTES. */
+ * sql and digest, at most 6 bytes per byte when escaped), well under the default
+ * queue (trace_queue_bytes, 16 MiB); a queue set much smaller may drop records, counted. */
 static void
 offline_pace(struct cap_run *r)
 {
@@ -679,9 +679,6 @@ cmd_capture(int argc, char **argv)
 	if (!cap_apply_config(&r, argc, argv)) {
 		cfg_unref(r.cfg);
 		return 1;
-	}
-	if (r.file != NULL && r.ro.trace_queue_bytes == 0) {
-		r.ro.trace_queue_bytes = CAP_QUEUE_BYTES;
 	}
 	if (r.nports == 0) {
 		if (r.file != NULL) {

@@ -102,7 +102,6 @@ struct tracer {
 	} tgts[TRACER_TARGET_SLOTS];
 	struct sql_stmt st;                  /* scratch: the statement being analysed */
 	struct route_result res;             /* scratch: its resolution */
-	bool digest_done;                    /* scratch: its digest, made on first use */
 	bool ran_other;                      /* scratch: it was analysed as another text */
 	uint64_t digest_hash;
 	uint64_t digest_folded;              /* sql_digest_ex: what the digest text folds */
@@ -748,24 +747,10 @@ table_json(struct tracer *t, const struct stmt_ctx *x, const struct route_table 
 	return j;
 }
 
-/* The digest of the statement being analysed (made once, for the metrics and the
- * record alike). */
-static uint64_t
-stmt_digest(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_t n)
-{
-	if (!t->digest_done) {
-		t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
-					       &t->digest_folded);
-		t->digest_done = true;
-	}
-	return t->digest_hash;
-}
-
 /* Routing counters for one analysed statement, straight from its resolution (no JSON:
  * they are kept whether or not a trace is written). */
 static void
-stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt,
-		 const char *sql, size_t n)
+stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt)
 {
 	struct tracer *t = c->t;
 	const char *cls = sql_class_name((enum sql_class)t->st.cls);
@@ -792,7 +777,7 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 		redirected = true;
 		if (rt->named_ks != NULL && rt->named_ks[0] != 0) {
 			if (hash[0] == 0) {
-				hex64(stmt_digest(t, x, sql, n), hash);
+				hex64(t->digest_hash, hash);
 			}
 			const char *nl[] = {table, rt->named_ks, ks, hash, c->client_host};
 			metric_add(t->m_named_other, nl, 1);
@@ -958,7 +943,7 @@ stmt_record(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_tar
 	    const struct stmt_text *shown, struct tstmt *s)
 {
 	struct tracer *t = c->t;
-	uint64_t hash = stmt_digest(t, x, sql, n);
+	uint64_t hash = t->digest_hash;
 	struct jbuf *h = &s->head;
 
 	jbuf_puts(h, "\"sql\":");
@@ -1007,7 +992,7 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 				t->rules ? &t->res : NULL, gd);
 	}
 	ts->objected = gd->verdict != GUARD_ALLOW;
-	stmt_count_route(c, x, tgt, sql, n);
+	stmt_count_route(c, x, tgt);
 	if (t->sink != NULL) {
 		stmt_record(c, x, tgt, sql, n, truncated, gd, shown, ts);
 	}
@@ -1423,15 +1408,23 @@ shape_cacheable(const struct tracer *t)
 	}
 }
 
-static struct shape_slot *
-shape_find(struct tracer *t, uint64_t key, uint64_t folded, unsigned lex_flags)
+/* The slot key of the statement just digested (t->digest_hash, never 0). */
+static uint64_t
+shape_key(const struct tracer *t)
 {
+	return t->digest_hash | 1;
+}
+
+static struct shape_slot *
+shape_find(struct tracer *t, unsigned lex_flags)
+{
+	uint64_t key = shape_key(t);
 	struct shape_slot *set = t->shapes ? &t->shapes[(key % TRACER_SHAPE_SLOTS) & ~1ull] : NULL;
 
 	t->shape_lookups++;
 	for (int w = 0; set != NULL && w < 2; w++) {
 		struct shape_slot *e = &set[w];
-		if (e->key == key && e->folded == folded && e->lex_flags == lex_flags &&
+		if (e->key == key && e->folded == t->digest_folded && e->lex_flags == lex_flags &&
 		    strcmp(e->digest, t->digest) == 0) {
 			e->used = t->shape_lookups;
 			return e;
@@ -1441,8 +1434,10 @@ shape_find(struct tracer *t, uint64_t key, uint64_t folded, unsigned lex_flags)
 }
 
 static void
-shape_keep(struct tracer *t, uint64_t key, uint64_t folded, unsigned lex_flags)
+shape_keep(struct tracer *t, unsigned lex_flags)
 {
+	uint64_t key = shape_key(t);
+
 	if (t->shapes == NULL &&
 	    (t->shapes = calloc(TRACER_SHAPE_SLOTS, sizeof(*t->shapes))) == NULL) {
 		return;
@@ -1460,28 +1455,26 @@ shape_keep(struct tracer *t, uint64_t key, uint64_t folded, unsigned lex_flags)
 	st_pack(&t->st, st);
 	free(e->digest);
 	free(e->st);
-	*e = (struct shape_slot){.key = key, .folded = folded, .used = t->shape_lookups,
+	*e = (struct shape_slot){.key = key, .folded = t->digest_folded, .used = t->shape_lookups,
 				 .lex_flags = lex_flags, .digest = d, .st = st};
 }
 
-/* Classifies sql[0..n) into t->st and leaves its digest in t->digest (made once, for
- * the cache key, the metrics and the record alike). */
+/* Classifies sql[0..n) into t->st and leaves its digest in t->digest / digest_hash /
+ * digest_folded: made once, for the cache key, the metrics and the record alike (every
+ * statement is classified here or taken whole from the prepared-text cache). */
 static void
 stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_t n)
 {
 	t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
 				       &t->digest_folded);
-	t->digest_done = true;
-	uint64_t folded = t->digest_folded;
-	uint64_t key = t->digest_hash | 1;
-	struct shape_slot *e = shape_find(t, key, folded, x->lex_flags);
+	struct shape_slot *e = shape_find(t, x->lex_flags);
 	if (e != NULL) {
 		st_unpack(e->st, &t->st);
 		return;
 	}
 	sql_classify(sql, n, x->lex_flags, &t->st);
 	if (shape_cacheable(t)) {
-		shape_keep(t, key, folded, x->lex_flags);
+		shape_keep(t, x->lex_flags);
 	}
 }
 
@@ -1564,7 +1557,6 @@ conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_c
 		    exec_cacheable(&t->st) &&
 		    sql_split_next(wc->text, wc->text_len, &pos, &start, &slen)) {
 			if (!sql_split_next(wc->text, wc->text_len, &pos, &s2, &l2)) {
-				stmt_digest(t, x, wc->text + start, slen);
 				exec_keep(t, key, wc->text, wc->text_len, x->lex_flags, start, slen);
 			}
 		}
@@ -1578,7 +1570,6 @@ conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_c
 	memcpy(t->digest, e->digest, strlen(e->digest) + 1);
 	t->digest_hash = e->digest_hash;
 	t->digest_folded = e->digest_folded;
-	t->digest_done = true;
 	stmt_analyse(c, x, e->text + e->start, e->slen, false, NULL, &cmd->s[0], &gd);
 	*deny = cmd_denies(c, cmd, &gd);
 	return cmd;
