@@ -1,5 +1,6 @@
 # bench/overhead_report.awk: summarise proxy_overhead.sh's per-run TSV (one row per sysbench run:
-# test ps threads target rep qps p95_ms errors queries trace_lines) as medians and ratios.
+# test ps threads target rep qps p95_ms errors queries trace_lines proxy_cpu_us_per_q) as medians
+# and ratios.
 # usage: awk -v targets="direct haproxy rt rt_trace rt_guard" -v repeats=3 -v duration=5 \
 #            -f bench/overhead_report.awk RAW.tsv
 
@@ -46,6 +47,7 @@ NR > 1 {
 	present[$4]
 	if ($6 != "NA" && $6 != "") { q[k, $4] = q[k, $4] " " $6; l[k, $4] = l[k, $4] " " $7 }
 	else failed[$4]++
+	if ($11 != "NA" && $11 != "") { cpu[k, $4] = cpu[k, $4] " " $11; cput[$4] }
 	if ($8 != "NA" && $8 + 0 > 0) errs[$4] += $8
 	if ($10 != "NA" && $10 != "") { tlines[$4] += $10; tq[$4] += $9 }
 }
@@ -93,6 +95,7 @@ END {
 	ss = ""; for (r = 1; r <= nk; r++) ss = ss " " allsp[r]
 	printf (repeats > 1 ? " %6.0f%%\n" : " %7s\n"), (repeats > 1 ? 100 * med(ss) : "-")
 	print ""
+	cpu_table()
 	print "targets (issue): rt/haproxy >= 1.0 in every row (#2); trace/rt >= 0.90 (#4); guard/trace ~ 1.0 within the spread (#5)"
 	for (t in tlines) {
 		x = tq[t] > 0 ? tlines[t] / tq[t] : 0
@@ -101,4 +104,26 @@ END {
 	}
 	for (t in errs) printf "%s: %d sysbench ignored errors in total\n", t, errs[t]
 	for (t in failed) printf "%s: %d runs FAILED (no result)\n", t, failed[t]
+}
+
+# Proxy CPU (user + system, every thread, from /proc) per sysbench statement: what relaying
+# costs the proxy itself.  Much steadier than QPS on a shared machine, so a cost difference
+# the QPS noise hides shows here.
+function cpu_table(    r, k, f, i, m, a, b, n, lgc, nc) {
+	if (!("haproxy" in cput) || !("rt" in cput))
+		return
+	printf "proxy CPU per statement, us (median; user + system of the proxy process)\n"
+	printf "%-18s %-7s %4s |", "test", "ps", "thr"
+	for (i = 1; i <= nt; i++) if (tl[i] in cput) { printf " %10s", tl[i]; nc++ }
+	printf " %14s\n", "rt/haproxy cpu"
+	for (r = 1; r <= nk; r++) {
+		k = order[r]; split(k, f, SUBSEP)
+		printf "%-18s %-7s %4s |", f[1], f[2], f[3]
+		for (i = 1; i <= nt; i++) if (tl[i] in cput) { m = med(cpu[k, tl[i]]); printf (m == "" ? " %10s" : " %10.1f"), (m == "" ? "-" : m) }
+		a = med(cpu[k, "rt"]); b = med(cpu[k, "haproxy"])
+		if (a != "" && b != "" && a > 0 && b > 0) { lgc += log(a / b); n++; printf " %14.3f\n", a / b }
+		else printf " %14s\n", "n/a"
+	}
+	if (n > 0) printf "%-18s %-7s %4s |%*s %14.3f\n", "geometric mean", "", "", 11 * nc, "", exp(lgc / n)
+	print ""
 }

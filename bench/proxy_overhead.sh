@@ -69,8 +69,11 @@ sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" cleanup >/dev/nul
 sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" prepare >/dev/null
 
 # run_one TEST PS THREADS TARGET REP: one sysbench run, one TSV row in $RAW.
+# proc_cpu PID: user + system CPU ticks the process has used so far (every thread).
+proc_cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo NA; }
 run_one() {
-  local test=$1 ps=$2 th=$3 t=$4 rep=$5 out qps=NA p95=NA err=NA total=NA lines=NA
+  local test=$1 ps=$2 th=$3 t=$4 rep=$5 out qps=NA p95=NA err=NA total=NA lines=NA cpu=NA c0=NA c1
+  [ -z "${PID[$t]:-}" ] || c0=$(proc_cpu "${PID[$t]}")
   if [ -n "${PID[$t]:-}" ] && ! kill -0 "${PID[$t]}" 2>/dev/null; then
     echo "  $t died; its log:" >&2; tail -5 "$BENCH_WORK/$t.log" 2>/dev/null | sed 's/^/    /' >&2
     unset "PORT[$t]"; return 0
@@ -81,18 +84,23 @@ run_one() {
     total=$(awk '/queries:/ {print $2}' <<<"$out")
     p95=$(awk '/95th percentile:/ {print $3}' <<<"$out")
     err=$(awk '/ignored errors:/ {print $3}' <<<"$out")
+    # the proxy's CPU per statement: the cost of its relaying, far steadier than its QPS
+    if [ "$c0" != NA ] && c1=$(proc_cpu "${PID[$t]}") && [ "$c1" != NA ] && [ "${total:-0}" -gt 0 ]; then
+      cpu=$(awk -v a="$c0" -v b="$c1" -v q="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) * 1e6 / hz / q}')
+    fi
   else
     echo "  sysbench failed on $t: $(grep -m1 -i -E 'fatal|error' <<<"$out")" >&2
   fi
   if [ -n "${TRACE[$t]:-}" ]; then  # records written during this run, then start afresh
     sleep 0.2; lines=$(tr -cd '\n' <"${TRACE[$t]}" 2>/dev/null | wc -c); : >"${TRACE[$t]}" 2>/dev/null || true
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$ps" "$th" "$t" "$rep" "$qps" "$p95" "$err" "$total" "$lines" >>"$RAW"
-  printf '  %-18s %-7s %3s %-9s rep %s: %9s qps  p95 %7s ms  errors %s%s\n' "$test" "$ps" "$th" "$t" "$rep" "$qps" "$p95" "$err" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$test" "$ps" "$th" "$t" "$rep" "$qps" "$p95" "$err" "$total" "$lines" "$cpu" >>"$RAW"
+  printf '  %-18s %-7s %3s %-9s rep %s: %9s qps  p95 %7s ms  errors %s%s%s\n' "$test" "$ps" "$th" "$t" "$rep" "$qps" "$p95" "$err" \
+    "$([ "$cpu" = NA ] || echo "  proxy cpu $cpu us/q")" \
     "$([ "$lines" = NA ] || echo "  trace records $lines/$total")"
 }
 
-printf 'test\tps\tthreads\ttarget\trep\tqps\tp95_ms\terrors\tqueries\ttrace_lines\n' >"$RAW"
+printf 'test\tps\tthreads\ttarget\trep\tqps\tp95_ms\terrors\tqueries\ttrace_lines\tproxy_cpu_us_per_q\n' >"$RAW"
 nconf=$(( $(wc -w <<<"$TESTS") * $(wc -w <<<"$PS_MODES") * $(wc -w <<<"$THREADS") ))
 echo "  $nconf configurations x $REPEATS repeats x ${#ORDER[@]} targets x ${DURATION}s" \
      "(~$(( nconf * REPEATS * ${#ORDER[@]} * (DURATION + 1) / 60 + 1 )) min)"

@@ -67,7 +67,6 @@ struct session {
 	enum wire_verdict verdict;
 	size_t c2s_held;             /* client bytes fed but not yet forwarded */
 	size_t c2s_rem;              /* bytes left of the current client packet (0 = header) */
-	size_t s2c_rem;              /* same, server side */
 	struct evbuffer *errq;       /* synthetic ERRs waiting for their turn */
 	uint64_t c2s_bytes, s2c_bytes;
 	uint64_t t_open_ms, t_last_ms; /* monotonic */
@@ -225,8 +224,9 @@ on_wire_free_user(void *ctx, void *user)
 /* ---- feeding ------------------------------------------------------------------------ */
 
 /* Feeds n bytes of `in` starting at offset off to the decoder, straight from the
- * evbuffer's chains.  *used = bytes consumed (less than n only at the client-side stop
- * rule).  False on WIRE_ERROR. */
+ * evbuffer's chains.  *used = bytes consumed (less than n when the decoder stops: a
+ * client command ended, or a blocked command's turn came in the server's stream).
+ * False on WIRE_ERROR. */
 static bool
 feed_range(struct session *s, enum wire_dir dir, struct evbuffer *in, size_t off, size_t n,
 	   size_t *used)
@@ -240,9 +240,12 @@ feed_range(struct session *s, enum wire_dir dir, struct evbuffer *in, size_t off
 		size_t want = n - *used;
 		int nv;
 
-		if (evbuffer_ptr_set(in, &ptr, off + *used, EVBUFFER_PTR_SET) != 0)
+		/* from the front (the usual case) needs no walk of the chains to find off */
+		if (off + *used > 0 &&
+		    evbuffer_ptr_set(in, &ptr, off + *used, EVBUFFER_PTR_SET) != 0)
 			return true;
-		nv = evbuffer_peek(in, (ev_ssize_t)want, &ptr, v, IOV_BATCH);
+		nv = evbuffer_peek(in, (ev_ssize_t)want, off + *used > 0 ? &ptr : NULL, v,
+				   IOV_BATCH);
 		if (nv <= 0)
 			return true;
 		for (int i = 0; i < nv && i < IOV_BATCH && *used < n; i++) {
@@ -660,27 +663,25 @@ process_s2c(struct session *s)
 		check_pressure(s, s->up, s->cli);
 		return true;
 	}
+	/* Everything at hand goes to the decoder at once: it frames the packets itself, and
+	 * stops right after a blocked command's turn so its ERR lands in stream order. */
 	for (;;) {
-		size_t avail = evbuffer_get_length(in) - off, chunk;
+		size_t avail = evbuffer_get_length(in) - off;
 
 		if (avail == 0)
 			break;
-		if (s->s2c_rem == 0 && !peek_pkt_len(in, off, &s->s2c_rem))
-			break;
-		chunk = avail < s->s2c_rem ? avail : s->s2c_rem;
-		if (!feed_range(s, WIRE_S2C, in, off, chunk, &used)) {
+		if (!feed_range(s, WIRE_S2C, in, off, avail, &used)) {
 			s2c_move(s, off); /* what the decoder accepted still reaches the client */
 			decoder_failed(s);
 			return false;
 		}
 		off += used;
-		s->s2c_rem -= used;
 		if (s->errq != NULL && evbuffer_get_length(s->errq) > 0) {
 			s2c_move(s, off); /* responses before the blocked command's ERR */
 			off = 0;
 			flush_errq_to_client(s);
 		}
-		if (used < chunk || s->fail[0] != '\0')
+		if (used == 0 || s->fail[0] != '\0')
 			break;
 	}
 	s2c_move(s, off);

@@ -756,6 +756,10 @@ split_end(const char *sql, size_t n, size_t s)
 	struct sql_tok t;
 	size_t i = s, j;
 
+	/* Only a ';' ends a statement early: without one the rest is one piece, whatever
+	 * quotes or comments it holds, and the usual single statement is not lexed here. */
+	if (s >= n || memchr(z + s, ';', n - s) == NULL)
+		return n;
 	sql_lex_init(&lx, sql, n, 0);
 	for (;;) {
 		while (i < n && !is_split_stop(z[i]))
