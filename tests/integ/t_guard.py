@@ -131,6 +131,50 @@ def com_stmt_prepare(port, sql):
     return p
 
 
+def read_response(sock):
+    """One text-protocol response (no CLIENT_DEPRECATE_EOF): ("rows", [first column of
+    each row]), ("ok",) or ("err", code, message)."""
+    _, p = rtlib.read_packet(sock)
+    if p[:1] == b"\0":
+        return ("ok",)
+    if p[:1] == b"\xff":
+        return ("err", struct.unpack("<H", p[1:3])[0], p[9:].decode(errors="replace"))
+    while rtlib.read_packet(sock)[1][:1] != b"\xfe":  # column definitions, then EOF
+        pass
+    rows = []
+    while True:
+        p = rtlib.read_packet(sock)[1]
+        if p[:1] == b"\xfe" and len(p) < 9:
+            return ("rows", rows)
+        rows.append(p[1:1 + p[0]].decode())
+
+
+def pipelined_block(port, state, rounds=30):
+    """Commands sent back to back in one write, a blocked one among them: the server's
+    answers to the others and the proxy's ERR reach the client in the order sent, every
+    round (the server's answers often arrive together, so the ERR goes between them)."""
+    cl = rtlib.RawClient(port, timeout=5)
+    want = [("rows", ["1"]), "blocked", ("rows", ["2"]), ("rows", ["3"])]
+    r = 0
+    try:
+        for r in range(rounds):
+            cl.send(b"".join(rtlib.packet(0, b"\x03" + q.encode()) for q in (
+                "SELECT 1", "DROP TABLE %s.t1" % T, "SELECT 2", "SELECT 3")))
+            got = [read_response(cl.sock) for _ in want]
+            got = ["blocked" if g[0] == "err" and g[1] == 1105 and g[2].startswith("routetrace: blocked")
+                   else g for g in got]
+            if got != want:
+                fail("%s: pipelined commands around a blocked one answered in order" % state,
+                     "round %d: %r" % (r, got))
+                return
+        ok("%s: pipelined commands around a blocked one answered in order (%d rounds)" % (state, rounds))
+    except (OSError, EOFError) as e:  # a timeout: an answer stayed in the proxy
+        fail("%s: pipelined commands around a blocked one answered in order" % state,
+             "round %d: %s" % (r, e or type(e).__name__))
+    finally:
+        cl.close()
+
+
 def main():
     setup_backend()
     rules = os.path.join(TMP, "rules.json")
@@ -148,6 +192,7 @@ def main():
             continue
         for name, db, sql in DANGEROUS:
             expect_block(proxy.port, state, name, db, sql)
+        pipelined_block(proxy.port, state)
         # multi-statement: nothing of the packet runs, not even the harmless first part
         conn = connect(proxy.port)
         with conn.cursor() as cur:
