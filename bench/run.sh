@@ -3,6 +3,7 @@
 # Sections, in order (each prints its table(s) and the command that reproduces it alone):
 #   router    micro-benchmarks: $BUILD/bench/bench_router and $BUILD/bench/bench_reasm, if built
 #   overhead  sysbench direct vs haproxy vs routetrace (+ trace, + guard variants)  proxy_overhead.sh
+#   instr     user-space instructions per statement, haproxy vs routetrace (callgrind)  proxy_instr.sh
 #   idle      10,000 idle sessions: proxy RSS and bytes per session (rt and haproxy)  idle.sh
 #   capture   pcap of sysbench traffic + ground truth; routetrace capture vs tshark vs pt-query-digest
 # usage: BUILD=build bench/run.sh        or   make bench [BUILD=...]
@@ -15,7 +16,7 @@
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-SECTIONS=(router overhead idle capture)
+SECTIONS=(router overhead instr idle capture)
 RESULTS_DIR=${RESULTS_DIR:-$BUILD/bench}
 mkdir -p "$RESULTS_DIR"
 RESULTS=$RESULTS_DIR/results-$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -76,6 +77,11 @@ run_router() {
 run_overhead() {
   section overhead "BUILD=$REL_BUILD $(env_of TESTS THREADS PS_MODES DURATION REPEATS TABLES TABLE_SIZE TARGETS ROUTETRACE ROUTETRACE_ARGS TRACE_ARGS)bench/proxy_overhead.sh"
   "$BENCH_DIR/proxy_overhead.sh"
+}
+
+run_instr() {
+  section instr "BUILD=$REL_BUILD $(env_of TESTS PS_MODES EVENTS TABLES TABLE_SIZE ROUTETRACE)bench/proxy_instr.sh"
+  "$BENCH_DIR/proxy_instr.sh"
 }
 
 run_idle() {

@@ -696,6 +696,86 @@ process_s2c(struct session *s)
 	return true;
 }
 
+/* ---- server -> client, straight from the read buffer ------------------------------- */
+
+/* The usual server read, a whole response or a run of rows, with nothing queued either
+ * way, is decoded and relayed from the lane's read buffer: no input chain is allocated,
+ * peeked, drained and freed for it.  Only when the client's socket does not take it all
+ * is the rest copied, once, into the client's output, so a slow client puts the next
+ * reads back on the evbuffer path (rows are never copied twice). */
+static __thread uint8_t s2c_scratch[READ_MAX];
+
+static bool
+s2c_direct_ok(const struct session *s)
+{
+	return s->greeting_seen && s->phase != SP_OPAQUE && s->phase != SP_CLOSING &&
+	       s->cli != NULL && !s->up_paused &&
+	       evbuffer_get_length(bufferevent_get_input(s->up)) == 0 &&
+	       evbuffer_get_length(bufferevent_get_output(s->cli)) == 0 &&
+	       (s->errq == NULL || evbuffer_get_length(s->errq) == 0);
+}
+
+/* Relays p[0..n) to the client after whatever is queued for it; false if out of memory. */
+static bool
+s2c_relay_mem(struct session *s, const uint8_t *p, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(s->cli);
+
+	s->s2c_bytes += n;
+	if (n > 0 && evbuffer_get_length(out) == 0) {
+		ssize_t w = send((int)bufferevent_getfd(s->cli), p, n, MSG_NOSIGNAL);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		}
+	}
+	return n == 0 || evbuffer_add(out, p, n) == 0;
+}
+
+/* process_s2c for bytes that are not in the upstream input.  s may be freed. */
+static void
+s2c_direct(struct session *s, const uint8_t *p, size_t n)
+{
+	uint64_t ts = clock_wall_us();
+	size_t off = 0, sent = 0, used;
+	bool fed = true;
+
+	while (off < n) {
+		if (wire_conv_feed(s->conv, WIRE_S2C, p + off, n - off, ts, &used) != WIRE_OK) {
+			fed = false;
+			break;
+		}
+		off += used;
+		if (s->errq != NULL && evbuffer_get_length(s->errq) > 0) {
+			if (!s2c_relay_mem(s, p + sent, off - sent)) /* answers before the ERR */
+				snprintf(s->fail, sizeof(s->fail), "out of memory");
+			sent = off;
+			flush_errq_to_client(s);
+		}
+		if (used == 0 || s->fail[0] != '\0')
+			break;
+	}
+	if (!s2c_relay_mem(s, p + sent, off - sent) && s->fail[0] == '\0')
+		snprintf(s->fail, sizeof(s->fail), "out of memory");
+	if (!fed) {
+		decoder_failed(s); /* what the decoder accepted reached the client */
+		return;
+	}
+	if (off < n && s->fail[0] == '\0') { /* not taken: left as process_s2c leaves it */
+		struct evbuffer *in = bufferevent_get_input(s->up);
+		evbuffer_unfreeze(in, 0);
+		if (evbuffer_add(in, p + off, n - off) != 0)
+			snprintf(s->fail, sizeof(s->fail), "out of memory");
+		evbuffer_freeze(in, 0);
+	}
+	if (s->fail[0] != '\0') {
+		session_end(s, s->fail);
+		return;
+	}
+	if (process_c2s(s))
+		check_pressure(s, s->up, s->cli);
+}
+
 /* ---- reading ---------------------------------------------------------------------- */
 
 /* The sockets are read here; the bufferevents only write.  libevent's reader asks the
@@ -717,6 +797,16 @@ side_readable(struct session *s, struct bufferevent *bev, bool cli)
 	ssize_t n = -1;
 	int nv, err = ENOMEM;
 
+	if (!cli && s2c_direct_ok(s)) {
+		n = recv((int)bufferevent_getfd(bev), s2c_scratch, sizeof(s2c_scratch), 0);
+		if (n > 0) {
+			s->t_last_ms = clock_mono_ms();
+			s2c_direct(s, s2c_scratch, (size_t)n);
+			return;
+		}
+		err = errno;
+		goto not_read;
+	}
 	/* A socket bufferevent keeps its input's end frozen outside its own reads. */
 	evbuffer_unfreeze(in, 0);
 	nv = evbuffer_reserve_space(in, READ_MAX, v, 2);
@@ -740,6 +830,7 @@ side_readable(struct session *s, struct bufferevent *bev, bool cli)
 		(cli ? cli_read_cb : up_read_cb)(bev, s);
 		return;
 	}
+not_read:
 	if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
 		return;
 	errno = err; /* describe_event reports it */
