@@ -37,6 +37,7 @@
 #define IOV_BATCH 16
 #define SEND_IOV_MAX 16        /* chunks per speculative send */
 #define READ_MAX 16384         /* bytes per read, as libevent's bufferevents read */
+#define SMALL_READ 2048        /* a client read up to this size is copied, not read in place */
 
 enum sess_phase {
 	SP_CONNECTING = 0, /* upstream connect in progress */
@@ -63,6 +64,7 @@ struct session {
 	bool login_seen;             /* first client packet passed (patched) */
 	bool cli_paused;             /* client reads off: upstream output above high water */
 	bool up_paused;              /* upstream reads off: client output above high water */
+	bool cli_bulk;               /* the last client read was large (an upload) */
 	bool verdict_ready;          /* a COMMAND event fired during the current feed */
 	enum wire_verdict verdict;
 	size_t c2s_held;             /* client bytes fed but not yet forwarded */
@@ -703,7 +705,7 @@ process_s2c(struct session *s)
  * peeked, drained and freed for it.  Only when the client's socket does not take it all
  * is the rest copied, once, into the client's output, so a slow client puts the next
  * reads back on the evbuffer path (rows are never copied twice). */
-static __thread uint8_t s2c_scratch[READ_MAX];
+static __thread uint8_t read_scratch[READ_MAX]; /* a lane's reads; never held past one */
 
 static bool
 s2c_direct_ok(const struct session *s)
@@ -798,10 +800,10 @@ side_readable(struct session *s, struct bufferevent *bev, bool cli)
 	int nv, err = ENOMEM;
 
 	if (!cli && s2c_direct_ok(s)) {
-		n = recv((int)bufferevent_getfd(bev), s2c_scratch, sizeof(s2c_scratch), 0);
+		n = recv((int)bufferevent_getfd(bev), read_scratch, sizeof(read_scratch), 0);
 		if (n > 0) {
 			s->t_last_ms = clock_mono_ms();
-			s2c_direct(s, s2c_scratch, (size_t)n);
+			s2c_direct(s, read_scratch, (size_t)n);
 			return;
 		}
 		err = errno;
@@ -809,13 +811,24 @@ side_readable(struct session *s, struct bufferevent *bev, bool cli)
 	}
 	/* A socket bufferevent keeps its input's end frozen outside its own reads. */
 	evbuffer_unfreeze(in, 0);
-	nv = evbuffer_reserve_space(in, READ_MAX, v, 2);
-	if (nv > 0) {
+	if (cli && !s->cli_bulk) {
+		/* A command, usually: read into the lane's buffer and copy it into a small
+		 * chain (malloc's fast path) rather than have the input allocate, and soon free,
+		 * a READ_MAX one.  Uploads switch to reading into the input directly. */
+		n = recv((int)bufferevent_getfd(bev), read_scratch, sizeof(read_scratch), 0);
+		err = errno;
+		if (n > 0 && evbuffer_add(in, read_scratch, (size_t)n) != 0) {
+			n = -1;
+			err = ENOMEM;
+		}
+		s->cli_bulk = n > (ssize_t)SMALL_READ;
+		nv = 0;
+	} else if ((nv = evbuffer_reserve_space(in, READ_MAX, v, 2)) > 0) {
 		/* evbuffer_iovec has struct iovec's layout (libevent documents it for Unix) */
 		n = sock_recv((int)bufferevent_getfd(bev), v, nv);
 		err = errno;
 	}
-	if (n > 0) {
+	if (n > 0 && nv > 0) {
 		size_t left = (size_t)n;
 		int used = 0;
 		for (; used < nv && left > 0; used++) {
@@ -824,6 +837,8 @@ side_readable(struct session *s, struct bufferevent *bev, bool cli)
 			left -= v[used].iov_len;
 		}
 		evbuffer_commit_space(in, v, used);
+		if (cli)
+			s->cli_bulk = n > (ssize_t)SMALL_READ;
 	}
 	evbuffer_freeze(in, 0);
 	if (n > 0) {
