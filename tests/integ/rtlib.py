@@ -2,6 +2,7 @@
 
 Proxy start/stop by pid, pass/fail counters with the closing "N passed, N failed" line,
 a raw MySQL client (sockets only) for malformed-input tests, and a fake upstream."""
+import atexit
 import hashlib
 import os
 import signal
@@ -63,9 +64,20 @@ def free_port():
     return port
 
 
+def _kill_proxies():
+    for p in Proxy.live:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+atexit.register(_kill_proxies)
+
+
 class Proxy:
     """routetrace proxy on a free port; log in TEST_TMP; stopped by pid."""
     count = 0
+    live = []  # every proxy started; killed at exit, whatever way the test ends
 
     def __init__(self, upstream=None, args=()):
         Proxy.count += 1
@@ -74,7 +86,10 @@ class Proxy:
         up = upstream or "127.0.0.1:%d" % MYSQL_PORT
         cmd = [RT_BIN, "proxy", "--listen", "127.0.0.1:%d" % self.port, "--upstream", up,
                "--log-level", "debug"] + list(args)
-        self.proc = subprocess.Popen(cmd, stderr=open(self.log, "wb"))
+        # stdout to the log too: an inherited stdout would keep run.sh's $(...) open,
+        # so a test that dies with its proxy still running would hang the suite
+        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+        Proxy.live.append(self.proc)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
