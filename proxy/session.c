@@ -805,62 +805,67 @@ static void up_event_cb(struct bufferevent *bev, short what, void *ctx);
 static void cli_read_cb(struct bufferevent *bev, void *ctx);
 static void up_read_cb(struct bufferevent *bev, void *ctx);
 
-/* One read from bev's socket.  s may be freed when this returns. */
-static void
-side_readable(struct session *s, struct bufferevent *bev, bool cli)
+/* One read into bev's input: a small client read through the lane's buffer (copied into
+ * a small chain, malloc's fast path, rather than a fresh READ_MAX one the next drain
+ * frees), anything else in place.  Returns recv's result, its errno in *err. */
+static ssize_t
+read_into_input(struct session *s, struct bufferevent *bev, bool cli, int *err)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v[2];
 	ssize_t n = -1;
-	int nv, err = ENOMEM;
+	int nv;
+
+	*err = ENOMEM;
+	/* A socket bufferevent keeps its input's end frozen outside its own reads. */
+	evbuffer_unfreeze(in, 0);
+	if (cli && !s->cli_bulk) {
+		n = recv((int)bufferevent_getfd(bev), read_scratch, sizeof(read_scratch), 0);
+		*err = errno;
+		if (n > 0 && evbuffer_add(in, read_scratch, (size_t)n) != 0) {
+			n = -1;
+			*err = ENOMEM;
+		}
+	} else if ((nv = evbuffer_reserve_space(in, READ_MAX, v, 2)) > 0) {
+		/* evbuffer_iovec has struct iovec's layout (libevent documents it for Unix) */
+		n = sock_recv((int)bufferevent_getfd(bev), v, nv);
+		*err = errno;
+		if (n > 0) {
+			size_t left = (size_t)n;
+			int used = 0;
+			for (; used < nv && left > 0; used++) {
+				if (v[used].iov_len > left)
+					v[used].iov_len = left;
+				left -= v[used].iov_len;
+			}
+			evbuffer_commit_space(in, v, used);
+		}
+	}
+	evbuffer_freeze(in, 0);
+	if (cli && n > 0)
+		s->cli_bulk = n > (ssize_t)SMALL_READ; /* an upload: read in place from now on */
+	return n;
+}
+
+/* One read from bev's socket.  s may be freed when this returns. */
+static void
+side_readable(struct session *s, struct bufferevent *bev, bool cli)
+{
+	ssize_t n;
+	int err;
 
 	if (!cli && s2c_direct_ok(s)) {
 		n = recv((int)bufferevent_getfd(bev), read_scratch, sizeof(read_scratch), 0);
+		err = errno;
 		if (n > 0) {
 			s->t_last_ms = clock_mono_ms();
 			s2c_direct(s, read_scratch, (size_t)n);
 			return;
 		}
-		err = errno;
-		goto not_read;
-	}
-	/* A socket bufferevent keeps its input's end frozen outside its own reads. */
-	evbuffer_unfreeze(in, 0);
-	if (cli && !s->cli_bulk) {
-		/* A command, usually: read into the lane's buffer and copy it into a small
-		 * chain (malloc's fast path) rather than have the input allocate, and soon free,
-		 * a READ_MAX one.  Uploads switch to reading into the input directly. */
-		n = recv((int)bufferevent_getfd(bev), read_scratch, sizeof(read_scratch), 0);
-		err = errno;
-		if (n > 0 && evbuffer_add(in, read_scratch, (size_t)n) != 0) {
-			n = -1;
-			err = ENOMEM;
-		}
-		s->cli_bulk = n > (ssize_t)SMALL_READ;
-		nv = 0;
-	} else if ((nv = evbuffer_reserve_space(in, READ_MAX, v, 2)) > 0) {
-		/* evbuffer_iovec has struct iovec's layout (libevent documents it for Unix) */
-		n = sock_recv((int)bufferevent_getfd(bev), v, nv);
-		err = errno;
-	}
-	if (n > 0 && nv > 0) {
-		size_t left = (size_t)n;
-		int used = 0;
-		for (; used < nv && left > 0; used++) {
-			if (v[used].iov_len > left)
-				v[used].iov_len = left;
-			left -= v[used].iov_len;
-		}
-		evbuffer_commit_space(in, v, used);
-		if (cli)
-			s->cli_bulk = n > (ssize_t)SMALL_READ;
-	}
-	evbuffer_freeze(in, 0);
-	if (n > 0) {
+	} else if ((n = read_into_input(s, bev, cli, &err)) > 0) {
 		(cli ? cli_read_cb : up_read_cb)(bev, s);
 		return;
 	}
-not_read:
 	if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
 		return;
 	errno = err; /* describe_event reports it */
