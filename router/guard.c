@@ -733,20 +733,33 @@ how_str(const struct route_table *t, char *buf, size_t len)
 	return buf;
 }
 
+/* Fail closed on a name vtgate cannot resolve: vtgate would refuse the statement too, and
+ * what the guard cannot place it cannot clear.  A RENAME's new name counts as well. */
+static bool
+unresolved(struct ctx *c, const struct route_table *t)
+{
+	char what[320];
+
+	if (t->error == NULL && t->reached_ks != NULL && !(t->flags & ROUTE_T_ERROR))
+		return false;
+	block(c, GUARD_R_REDIRECT, what_str(c, t, what, sizeof(what)),
+	      "vtgate cannot resolve it (%.200s)%s%.*s%s; check the routing rules and "
+	      "qualify the %s with the keyspace that holds %s",
+	      t->error ? t->error : "unresolved", t->rule ? " under routing rule '" : "",
+	      NAME_SHOW, t->rule ? t->rule : "", t->rule ? "'" : "",
+	      (t->flags & ROUTE_T_NEW_NAME) ? "new name" : "table",
+	      (t->flags & ROUTE_T_NEW_NAME) ? "the table renamed" : "it");
+	return true;
+}
+
 static bool
 rule1(struct ctx *c, const struct route_table *t)
 {
 	char what[320], nbuf[VT_NAME_MAX], how[160];
 	const char *nks;
 
-	if (t->error != NULL || t->reached_ks == NULL || (t->flags & ROUTE_T_ERROR)) {
-		block(c, GUARD_R_REDIRECT, what_str(c, t, what, sizeof(what)),
-		      "vtgate cannot resolve it (%.200s)%s%.*s%s; check the routing rules and "
-		      "qualify the table with the keyspace that holds it",
-		      t->error ? t->error : "unresolved", t->rule ? " under routing rule '" : "",
-		      NAME_SHOW, t->rule ? t->rule : "", t->rule ? "'" : "");
+	if (unresolved(c, t))
 		return true;
-	}
 	nks = named_keyspace(t, nbuf, sizeof(nbuf));
 	if (!is_redirected(t, nks))
 		return false;
@@ -1086,7 +1099,8 @@ table_checks(struct ctx *c)
 					return true;
 				continue;
 			}
-			if (pass == 0 && !(t->flags & ROUTE_T_NEW_NAME) && rule1(c, t))
+			if (pass == 0 && ((t->flags & ROUTE_T_NEW_NAME) ? unresolved(c, t)
+			                                               : rule1(c, t)))
 				return true;
 			if (pass == 1 && rule2(c, t))
 				return true;

@@ -327,6 +327,29 @@ resolve_bypass(struct ctx *c, struct route_table *t, const char *qual)
 	t->reached_table = t->table;
 }
 
+/* The new name of RENAME a TO b (or ALTER TABLE a RENAME TO b).  buildRenameTable resolves
+ * a qualified b with TargetDestination(qualifier); an unqualified b is not resolved at all
+ * and stays in a's keyspace, whatever the session keyspace (a is the nearest DDL table
+ * before b that is not itself a new name). */
+static void
+resolve_new_name(struct ctx *c, struct route_table *t, const char *qual, const char *ks)
+{
+	const struct route_table *from = NULL;
+	size_t i = (size_t)(t - c->out->tables);
+
+	while (qual[0] == '\0' && from == NULL && i-- > 0)
+		if (c->out->tables[i].role == SQL_ROLE_DDL &&
+		    !(c->out->tables[i].flags & ROUTE_T_NEW_NAME))
+			from = &c->out->tables[i];
+	if (from == NULL) {
+		ddl_destination(c->r, c->out, t, qual, ks);
+		return;
+	}
+	/* a's failure is the statement's error already; b is left unresolved with it */
+	t->reached_ks = from->reached_ks;
+	t->reached_table = from->reached_ks ? t->table : NULL;
+}
+
 static void
 resolve_ref(struct ctx *c, const struct sql_tref *ref, struct route_table *t)
 {
@@ -372,7 +395,7 @@ resolve_ref(struct ctx *c, const struct sql_tref *ref, struct route_table *t)
 			t->flags |= ROUTE_T_ANY_KEYSPACE;
 	}
 	if (ref->flags & SQL_TREF_NEW_NAME) {
-		ddl_destination(c->r, c->out, t, qual, ks);
+		resolve_new_name(c, t, qual, ks);
 		return;
 	}
 	if (vt_is_system_schema(ks, strlen(ks)) && rules_keyspace_find(c->r, ks, strlen(ks)) < 0) {

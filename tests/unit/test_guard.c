@@ -223,6 +223,11 @@ static const struct gcase bypass[] = {
     {S01, "", "DROP DATABASE otherdb", A, 0},
     /* fuzz findings (regressions) */
     {S01, "", "RENAME TABLE sourcekeyspace.t3 TO t1", B, 2},
+    {S01, "", "RENAME TABLE sourcekeyspace.t3 TO t1.ac", B, 1},
+    {S01, "targetkeyspace", "RENAME TABLE sourcekeyspace.t3 TO `sourcekeyspace@replica`.x", B, 1},
+    /* an unqualified new name stays in the renamed table's keyspace */
+    {S01, "", "RENAME TABLE sourcekeyspace.t3 TO t3_old", A, 0},
+    {S01, "targetkeyspace", "RENAME TABLE sourcekeyspace.t3 TO t3_old", A, 0},
     {S01, "", "DROP DATABASE `targetkeyspace@rep x@y`", B, 3},
     {S01, "", "DROP DATABASE IF EXMMM.t1", B, 4},
     {S01, "", "DROP DATABASE t1", B, 4},

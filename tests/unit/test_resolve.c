@@ -449,6 +449,39 @@ test_single_keyspace(void **state)
 	rules_unref(r);
 }
 
+/* RENAME a TO b: vtgate resolves b only when qualified (TargetDestination); an unqualified
+ * b stays in a's keyspace whatever the session keyspace (buildRenameTable). */
+static void
+test_rename_new_name(void **state)
+{
+	struct rules *r = load_str(ks2);
+	const struct route_result *res;
+
+	(void)state;
+	res = run(r, "", false, "rename table m1 to m2");
+	assert_null(res->error);
+	assert_string_equal(reached(&res->tables[1]), "main.m2");
+	assert_true(res->tables[1].flags & ROUTE_T_NEW_NAME);
+	res = run(r, "other", false, "rename table main.m1 to m2, other.o1 to o2");
+	assert_string_equal(reached(&res->tables[1]), "main.m2");
+	assert_string_equal(reached(&res->tables[3]), "other.o2");
+	assert_string_equal(res->error, "VT12001: unsupported: Tables or Views specified in the "
+					"query do not belong to the same destination");
+	res = run(r, "", false, "alter table main.m1 add column c int, rename to m2");
+	assert_null(res->error);
+	assert_string_equal(reached(&res->tables[1]), "main.m2");
+	res = run(r, "main", false, "rename table m1 to nowhere.m2");
+	assert_string_equal(reached(&res->tables[1]), "ERR");
+	assert_string_equal(res->error, "VT05003: unknown database 'nowhere' in vschema");
+	/* TargetDestination takes the qualifier verbatim: a target string is no keyspace */
+	res = run(r, "main", false, "rename table m1 to `main@replica`.m2");
+	assert_string_equal(res->error, "VT05003: unknown database 'main@replica' in vschema");
+	res = run(r, "", false, "rename table nowhere.x to m2");
+	assert_string_equal(reached(&res->tables[1]), "ERR");
+	assert_string_equal(res->error, "VT05003: unknown database 'nowhere' in vschema");
+	rules_unref(r);
+}
+
 static void
 test_vexplain_and_prepare(void **state)
 {
@@ -476,6 +509,7 @@ main(void)
 	    cmocka_unit_test(test_keyspace_rules),    cmocka_unit_test(test_shard_targeted),
 	    cmocka_unit_test(test_cases),             cmocka_unit_test(test_transactions),
 	    cmocka_unit_test(test_single_keyspace),   cmocka_unit_test(test_vexplain_and_prepare),
+	    cmocka_unit_test(test_rename_new_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
