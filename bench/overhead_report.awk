@@ -45,7 +45,7 @@ NR > 1 {
 	k = $1 SUBSEP $2 SUBSEP $3
 	if (!(k in seen)) { seen[k]; order[++nk] = k }
 	present[$4]
-	if ($6 != "NA" && $6 != "") { q[k, $4] = q[k, $4] " " $6; l[k, $4] = l[k, $4] " " $7 }
+	if ($6 != "NA" && $6 != "") { q[k, $4] = q[k, $4] " " $6; l[k, $4] = l[k, $4] " " $7; qr[k, $4, $5] = $6 }
 	else failed[$4]++
 	if ($11 != "NA" && $11 != "") { cpu[k, $4] = cpu[k, $4] " " $11; cput[$4] }
 	if ($8 != "NA" && $8 + 0 > 0) errs[$4] += $8
@@ -95,6 +95,7 @@ END {
 	ss = ""; for (r = 1; r <= nk; r++) ss = ss " " allsp[r]
 	printf (repeats > 1 ? " %6.0f%%\n" : " %7s\n"), (repeats > 1 ? 100 * med(ss) : "-")
 	print ""
+	paired_table()
 	cpu_table()
 	print "targets (issue): rt/haproxy >= 1.0 in every row (#2); trace/rt >= 0.90 (#4); guard/trace ~ 1.0 within the spread (#5)"
 	for (t in tlines) {
@@ -126,4 +127,30 @@ function cpu_table(    r, k, f, i, m, a, b, n, lgc, nc) {
 	}
 	if (n > 0) printf "%-18s %-7s %4s |%*s %14.3f\n", "geometric mean", "", "", 11 * nc, "", exp(lgc / n)
 	print ""
+}
+
+# rt/haproxy paired by repeat: in each repeat the targets run back to back, so the two runs of
+# a pair share the machine's state of the moment more than any two medians do.  A row is
+# "rt ahead" only when every pair is >= 1.0, "rt behind" when every pair is < 1.0; anything
+# else is parity within this machine's noise, which the medians alone cannot tell apart.
+function paired_table(    r, k, f, rep, s, n, lo, hi, x, ahead, behind, even) {
+	if (!("haproxy" in present) || !("rt" in present) || repeats < 2)
+		return
+	printf "rt/haproxy per repeat (paired runs; lowest, median, highest; verdict)\n"
+	for (r = 1; r <= nk; r++) {
+		k = order[r]; split(k, f, SUBSEP)
+		s = ""; n = 0
+		for (rep = 1; rep <= repeats; rep++)
+			if ((k, "rt", rep) in qr && (k, "haproxy", rep) in qr && qr[k, "haproxy", rep] > 0) {
+				x = qr[k, "rt", rep] / qr[k, "haproxy", rep]
+				if (n == 0 || x < lo) lo = x
+				if (n == 0 || x > hi) hi = x
+				s = s " " x; n++
+			}
+		if (n == 0) continue
+		printf "%-18s %-7s %4s | %6.3f %6.3f %6.3f  %s\n", f[1], f[2], f[3], lo, med(s), hi,
+			lo >= 1 ? "rt ahead" : hi < 1 ? "rt behind" : "parity within noise"
+		if (lo >= 1) ahead++; else if (hi < 1) behind++; else even++
+	}
+	printf "rows: %d rt ahead, %d parity within noise, %d rt behind\n\n", ahead, even, behind
 }
