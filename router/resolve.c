@@ -327,25 +327,30 @@ resolve_bypass(struct ctx *c, struct route_table *t, const char *qual)
 	t->reached_table = t->table;
 }
 
-/* The new name of RENAME a TO b (or ALTER TABLE a RENAME TO b).  buildRenameTable resolves
- * a qualified b with TargetDestination(qualifier); an unqualified b is not resolved at all
- * and stays in a's keyspace, whatever the session keyspace (a is the nearest DDL table
- * before b that is not itself a new name). */
+/* The table a RENAME's new name t belongs to: the nearest DDL table before t that is not
+ * itself a new name (RENAME a TO b, c TO d; ALTER TABLE a ... RENAME TO b). */
+static const struct route_table *
+renamed_table(const struct route_result *out, const struct route_table *t)
+{
+	for (size_t i = (size_t)(t - out->tables); i-- > 0;)
+		if (out->tables[i].role == SQL_ROLE_DDL && !(out->tables[i].flags & ROUTE_T_NEW_NAME))
+			return &out->tables[i];
+	return NULL;
+}
+
+/* buildRenameTable resolves a qualified new name with TargetDestination(qualifier); an
+ * unqualified one is not resolved at all and stays in the renamed table's keyspace,
+ * whatever the session keyspace. */
 static void
 resolve_new_name(struct ctx *c, struct route_table *t, const char *qual, const char *ks)
 {
-	const struct route_table *from = NULL;
-	size_t i = (size_t)(t - c->out->tables);
+	const struct route_table *from = qual[0] == '\0' ? renamed_table(c->out, t) : NULL;
 
-	while (qual[0] == '\0' && from == NULL && i-- > 0)
-		if (c->out->tables[i].role == SQL_ROLE_DDL &&
-		    !(c->out->tables[i].flags & ROUTE_T_NEW_NAME))
-			from = &c->out->tables[i];
 	if (from == NULL) {
 		ddl_destination(c->r, c->out, t, qual, ks);
 		return;
 	}
-	/* a's failure is the statement's error already; b is left unresolved with it */
+	/* a failure of the renamed table is the statement's error already */
 	t->reached_ks = from->reached_ks;
 	t->reached_table = from->reached_ks ? t->table : NULL;
 }
