@@ -248,6 +248,17 @@ family_series(struct metric_family *f, const char *const *v)
 	return s ? s : family_insert(f, h, vals);
 }
 
+static struct metric_series *
+family_lookup(const struct metric_family *f, const char *const *v)
+{
+	const char *vals[METRICS_MAX_LABELS];
+
+	for (unsigned i = 0; i < f->nlabels; i++) {
+		vals[i] = v[i] ? v[i] : "";
+	}
+	return family_find(f, labels_hash(f->nlabels, vals), vals);
+}
+
 static void
 series_update(struct metric_family *f, const char *const *label_values, double v, bool add)
 {
@@ -269,6 +280,39 @@ metric_add(struct metric_family *f, const char *const *label_values, uint64_t de
 	series_update(f, label_values, (double)delta, true);
 }
 
+int
+metric_series(struct metric_family *f, const char *const *label_values)
+{
+	struct metric_series *s;
+
+	if (f == NULL) {
+		return -1;
+	}
+	pthread_mutex_lock(&f->owner->mu);
+	/* at the bound, an existing series only: the caller's metric_add counts the drop */
+	if (f->nseries < f->owner->max_series || f == f->owner->dropped) {
+		s = family_series(f, label_values);
+	} else {
+		s = family_lookup(f, label_values);
+	}
+	int at = s ? (int)(s - f->series) : -1;
+	pthread_mutex_unlock(&f->owner->mu);
+	return at;
+}
+
+void
+metric_add_at(struct metric_family *f, int series, uint64_t delta)
+{
+	if (f == NULL || series < 0) {
+		return;
+	}
+	pthread_mutex_lock(&f->owner->mu);
+	if ((unsigned)series < f->nseries) {
+		f->series[series].value += (double)delta;
+	}
+	pthread_mutex_unlock(&f->owner->mu);
+}
+
 void
 metric_set(struct metric_family *f, const char *const *label_values, double value)
 {
@@ -278,16 +322,11 @@ metric_set(struct metric_family *f, const char *const *label_values, double valu
 double
 metric_get(const struct metric_family *f, const char *const *label_values)
 {
-	const char *vals[METRICS_MAX_LABELS];
-
 	if (f == NULL) {
 		return 0;
 	}
-	for (unsigned i = 0; i < f->nlabels; i++) {
-		vals[i] = label_values[i] ? label_values[i] : "";
-	}
 	pthread_mutex_lock(&f->owner->mu);
-	const struct metric_series *s = family_find(f, labels_hash(f->nlabels, vals), vals);
+	const struct metric_series *s = family_lookup(f, label_values);
 	double v = s ? s->value : 0;
 	pthread_mutex_unlock(&f->owner->mu);
 	return v;

@@ -32,6 +32,12 @@ struct metric_family *metrics_family(struct metrics *m, const char *name, const 
 void metric_add(struct metric_family *f, const char *const *label_values, uint64_t delta);
 void metric_set(struct metric_family *f, const char *const *label_values, double value);
 
+/* A handle on one label set, for counting into it often without the lookup: its
+ * position in the family, created if new, valid for the registry's life (series are
+ * never removed).  -1 when f is NULL or at its bound (use metric_add then, which counts
+ * the sample as dropped). */
+int metric_series(struct metric_family *f, const char *const *label_values);
+void metric_add_at(struct metric_family *f, int series, uint64_t delta);
 /* Reads one label set's value (0 when absent); for tests and /health. */
 double metric_get(const struct metric_family *f, const char *const *label_values);
 

@@ -27,8 +27,8 @@
 #define TRACER_MAX_SQL_PREPARES 256 /* SQL-level PREPARE names remembered per connection */
 #define TRACER_FRAG_SLOTS 256       /* statement shapes whose record text is kept */
 #define TRACER_TARGET_SLOTS 8       /* parsed session targets kept */
-#define TRACER_EXEC_SLOTS 64        /* prepared texts whose analysis is kept (sets of 2) */
-#define TRACER_SHAPE_SLOTS 64       /* statement shapes whose classification is kept (sets of 2) */
+#define TRACER_EXEC_SLOTS 256       /* prepared texts whose analysis is kept (sets of 2) */
+#define TRACER_SHAPE_SLOTS 256      /* statement shapes whose classification is kept (sets of 2) */
 #define TRACER_OUTCOME_MAX 128      /* OK results with counts below this are kept as text */
 
 /* A piece of a record's text: the members of a JSON object as jansson wrote them,
@@ -38,6 +38,39 @@ struct jfrag {
 	size_t len;
 	char text[];
 };
+
+/* What stmt_analyse worked out for a cached statement (a shape or a prepared text) under
+ * one rules snapshot, session target and transaction state: its resolution, and the
+ * metric series its tables count into, found on first use (SERIES_UNKNOWN until then).
+ * The resolution borrows from the snapshot, the target slot, t->st and t->res.text; while
+ * the epochs match none has changed (t->st is unpacked from the same slot, to the same
+ * place), so restoring it into t->res gives what route_resolve would write. */
+struct route_memo {
+	uint64_t rules_epoch;         /* 0 = empty */
+	uint64_t tgt_epoch;
+	bool in_tx;
+	bool target_known;
+	uint16_t ntables;
+	uint16_t text_used;
+	uint32_t flags;
+	enum vt_tablet_type tablet_type;
+	const char *error;
+	struct route_table *tables;   /* owned, one block: the tables, their series, the text */
+	int *stmt_series;             /* m_stmts, max(ntables, 1) */
+	int *named_series;            /* m_named_other, ntables, for named_client */
+	char *text;
+	char *named_client;           /* owned */
+};
+
+#define SERIES_UNKNOWN (-2)
+
+static void
+memo_clear(struct route_memo *m)
+{
+	free(m->tables);
+	free(m->named_client);
+	*m = (struct route_memo){0};
+}
 
 /* The record members a statement shape always gets the same (see stmt_frag). */
 struct stmt_slot {
@@ -67,6 +100,7 @@ struct exec_slot {
 	uint64_t digest_hash;
 	uint64_t digest_folded;
 	unsigned char *st;            /* owned: the sql_stmt's used bytes (see st_pack) */
+	struct route_memo memo;
 };
 
 /* A statement shape: digest text + what the digest folds (sql_digest_ex) -> its
@@ -78,6 +112,7 @@ struct shape_slot {
 	unsigned lex_flags;
 	char *digest;                 /* owned */
 	unsigned char *st;            /* owned */
+	struct route_memo memo;
 };
 
 struct tracer {
@@ -98,11 +133,15 @@ struct tracer {
 	struct jbuf out;                     /* the line being written (grows, kept) */
 	struct tgt_slot {                    /* parsed session targets, by their text: per */
 		bool used;                   /* tracer, not per connection (idle sessions */
+		uint64_t epoch;              /* (re)parsed: this slot's memos are void */
 		char raw[VT_NAME_MAX];       /* cost no memory for them; most share a few) */
 		struct vt_target tgt;
 	} tgts[TRACER_TARGET_SLOTS];
 	struct sql_stmt st;                  /* scratch: the statement being analysed */
 	struct route_result res;             /* scratch: its resolution */
+	struct route_memo *memo;             /* scratch: the memo of its cached shape or text */
+	uint64_t rules_epoch;                /* t->rules replaced: every memo is void */
+	uint64_t tgt_epochs;
 	bool ran_other;                      /* scratch: it was analysed as another text */
 	uint64_t digest_hash;
 	uint64_t digest_folded;              /* sql_digest_ex: what the digest text folds */
@@ -238,11 +277,13 @@ tracer_free(struct tracer *t)
 	for (size_t i = 0; t->execs != NULL && i < TRACER_EXEC_SLOTS; i++) {
 		free(t->execs[i].text);
 		free(t->execs[i].st);
+		memo_clear(&t->execs[i].memo);
 	}
 	free(t->execs);
 	for (size_t i = 0; t->shapes != NULL && i < TRACER_SHAPE_SLOTS; i++) {
 		free(t->shapes[i].digest);
 		free(t->shapes[i].st);
+		memo_clear(&t->shapes[i].memo);
 	}
 	free(t->shapes);
 	for (size_t i = 0; t->frags != NULL && i < TRACER_FRAG_SLOTS; i++) {
@@ -492,6 +533,7 @@ tracer_adopt_rules(struct tracer *t, struct rules *r)
 {
 	rules_unref(t->rules);
 	t->rules = r;
+	t->rules_epoch++;
 }
 
 bool
@@ -515,6 +557,7 @@ tracer_set_rules(struct tracer *t, struct rules *r, uint64_t ts_us, const char *
 	tracer_emit_event(t, "rules_changed", ts_us, f);
 	rules_unref(t->rules);
 	t->rules = r;
+	t->rules_epoch++;
 	return true;
 }
 
@@ -600,8 +643,9 @@ fnv_bytes(uint64_t h, const char *s, size_t n)
 
 /* The session target in force: its text parsed once while it stays in the cache (the
  * parse depends on the text and the default tablet type only).  A text too long for a
- * slot is parsed every time into the last slot, which is then not kept. */
-static const struct vt_target *
+ * slot is parsed every time into the last slot, which is then not kept.  Every parse
+ * gives the slot a new epoch. */
+static const struct tgt_slot *
 conn_target(struct tracer_conn *c, const char *raw)
 {
 	struct tracer *t = c->t;
@@ -612,16 +656,17 @@ conn_target(struct tracer_conn *c, const char *raw)
 	bool keep = n < VT_NAME_MAX;
 	struct tgt_slot *sl = &t->tgts[keep ? h % TRACER_TARGET_SLOTS : TRACER_TARGET_SLOTS - 1];
 	if (keep && sl->used && strcmp(sl->raw, raw) == 0) {
-		return &sl->tgt;
+		return sl;
 	}
 	if (!vt_target_parse(raw, n, t->opts.default_tablet_type, &sl->tgt, err, sizeof(err))) {
 		vt_target_parse("", 0, t->opts.default_tablet_type, &sl->tgt, err, sizeof(err));
 	}
 	sl->used = keep;
+	sl->epoch = ++t->tgt_epochs;
 	if (keep) {
 		memcpy(sl->raw, raw, n + 1);
 	}
-	return &sl->tgt;
+	return sl;
 }
 
 /* ---- SQL-level PREPARE / EXECUTE --------------------------------------------------- */
@@ -748,10 +793,47 @@ table_json(struct tracer *t, const struct stmt_ctx *x, const struct route_table 
 	return j;
 }
 
-/* Routing counters for one analysed statement, straight from its resolution (no JSON:
- * they are kept whether or not a trace is written). */
+/* Counts one sample into f's series for labels, through *series when the statement
+ * has a memo (NULL otherwise): looked up the first time, then used as is. */
 static void
-stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt)
+count_series(struct metric_family *f, int *series, const char *const *labels)
+{
+	if (series != NULL && *series == SERIES_UNKNOWN) {
+		*series = metric_series(f, labels);
+	}
+	if (series != NULL && *series >= 0) {
+		metric_add_at(f, *series, 1);
+	} else {
+		metric_add(f, labels, 1); /* no memo, or the family is at its bound */
+	}
+}
+
+/* The memo's m_named_other series are this client's: they carry its host as a label. */
+static int *
+memo_named_series(struct route_memo *m, const struct tracer_conn *c, unsigned i)
+{
+	if (m == NULL) {
+		return NULL;
+	}
+	if (m->named_client == NULL || strcmp(m->named_client, c->client_host) != 0) {
+		char *h = strdup(c->client_host);
+		if (h == NULL) {
+			return NULL;
+		}
+		free(m->named_client);
+		m->named_client = h;
+		for (unsigned k = 0; k < m->ntables; k++) {
+			m->named_series[k] = SERIES_UNKNOWN;
+		}
+	}
+	return &m->named_series[i];
+}
+
+/* Routing counters for one analysed statement, straight from its resolution (no JSON:
+ * they are kept whether or not a trace is written); m is its memo, or NULL. */
+static void
+stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_target *tgt,
+		 struct route_memo *m)
 {
 	struct tracer *t = c->t;
 	const char *cls = sql_class_name((enum sql_class)t->st.cls);
@@ -762,7 +844,7 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 	count_inc(&t->counts.statements);
 	if (t->rules == NULL || t->res.ntables == 0) {
 		const char *l[] = {"", tt, cls, ""};
-		metric_add(t->m_stmts, l, 1);
+		count_series(t->m_stmts, m ? &m->stmt_series[0] : NULL, l);
 		return;
 	}
 	for (unsigned i = 0; i < t->res.ntables; i++) {
@@ -771,17 +853,18 @@ stmt_count_route(struct tracer_conn *c, const struct stmt_ctx *x, const struct v
 		const char *table = rt->reached_table && !unknown ? rt->reached_table : rt->table;
 		const char *ks = rt->reached_ks && !unknown ? rt->reached_ks : "";
 		const char *l[] = {table, tt, cls, ks};
-		metric_add(t->m_stmts, l, 1);
+		count_series(t->m_stmts, m ? &m->stmt_series[i] : NULL, l);
 		if (unknown || !(rt->flags & ROUTE_T_REDIRECTED)) {
 			continue;
 		}
 		redirected = true;
 		if (rt->named_ks != NULL && rt->named_ks[0] != 0) {
-			if (hash[0] == 0) {
+			int *ns = memo_named_series(m, c, i);
+			if (hash[0] == 0 && (ns == NULL || *ns < 0)) {
 				hex64(t->digest_hash, hash);
 			}
 			const char *nl[] = {table, rt->named_ks, ks, hash, c->client_host};
-			metric_add(t->m_named_other, nl, 1);
+			count_series(t->m_named_other, ns, nl);
 		}
 	}
 	if (redirected) {
@@ -967,6 +1050,64 @@ stmt_record(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_tar
 	s->stmt_f = stmt_frag(t, x, tgt, t->digest, hash);
 }
 
+/* ---- route memos ---------------------------------------------------------------- */
+
+/* t->memo, the memo of the statement in t->st, if it holds this rules snapshot, target
+ * and transaction state: restored into t->res and returned. */
+static struct route_memo *
+memo_restore(struct tracer *t, const struct stmt_ctx *x, uint64_t tgt_epoch)
+{
+	struct route_memo *m = t->memo;
+
+	if (m == NULL || m->rules_epoch != t->rules_epoch || m->tgt_epoch != tgt_epoch ||
+	    m->in_tx != x->in_tx || m->target_known != x->target_known) {
+		return NULL;
+	}
+	t->res.ntables = m->ntables;
+	t->res.flags = m->flags;
+	t->res.tablet_type = m->tablet_type;
+	t->res.error = m->error;
+	t->res.text_used = m->text_used;
+	memcpy(t->res.tables, m->tables, m->ntables * sizeof(m->tables[0]));
+	memcpy(t->res.text, m->text, m->text_used);
+	return m;
+}
+
+/* Makes t->memo (if any) hold the resolution just made into t->res; returns it. */
+static struct route_memo *
+memo_keep(struct tracer *t, const struct stmt_ctx *x, uint64_t tgt_epoch)
+{
+	struct route_memo *m = t->memo;
+	unsigned nt = t->res.ntables, ns = nt ? nt : 1;
+	size_t tb = nt * sizeof(struct route_table), sb = (ns + nt) * sizeof(int);
+
+	if (m == NULL || t->rules_epoch == 0) {
+		return NULL;
+	}
+	memo_clear(m);
+	if ((m->tables = malloc(tb + sb + t->res.text_used + 1)) == NULL) {
+		return NULL;
+	}
+	m->stmt_series = (int *)((char *)m->tables + tb);
+	m->named_series = m->stmt_series + ns;
+	m->text = (char *)(m->named_series + nt);
+	memcpy(m->tables, t->res.tables, tb);
+	memcpy(m->text, t->res.text, t->res.text_used);
+	for (unsigned i = 0; i < ns + nt; i++) {
+		m->stmt_series[i] = SERIES_UNKNOWN;
+	}
+	m->rules_epoch = t->rules_epoch;
+	m->tgt_epoch = tgt_epoch;
+	m->in_tx = x->in_tx;
+	m->target_known = x->target_known;
+	m->ntables = (uint16_t)nt;
+	m->text_used = t->res.text_used;
+	m->flags = t->res.flags;
+	m->tablet_type = t->res.tablet_type;
+	m->error = t->res.error;
+	return m;
+}
+
 /* Resolves and guards sql[0..n), already classified into t->st, counts it, and
  * starts its record in ts (none when no trace is written). */
 static void
@@ -975,12 +1116,18 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	     struct guard_decision *gd)
 {
 	struct tracer *t = c->t;
-	const struct vt_target *tgt = conn_target(c, x->target_known ? x->target_raw : "");
+	const struct tgt_slot *sl = conn_target(c, x->target_known ? x->target_raw : "");
+	const struct vt_target *tgt = &sl->tgt;
+	struct route_memo *m = NULL;
 
 	ts->cls = t->st.cls;
 	memset(gd, 0, sizeof(*gd));
 	if (t->rules != NULL) {
-		route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
+		m = memo_restore(t, x, sl->epoch);
+		if (m == NULL) {
+			route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
+			m = memo_keep(t, x, sl->epoch);
+		}
 		if (t->res.error != NULL) {
 			const char *cl[] = {sql_class_name((enum sql_class)t->st.cls)};
 			count_inc(&t->counts.route_errors);
@@ -993,7 +1140,7 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 				t->rules ? &t->res : NULL, gd);
 	}
 	ts->objected = gd->verdict != GUARD_ALLOW;
-	stmt_count_route(c, x, tgt);
+	stmt_count_route(c, x, tgt, m);
 	if (t->sink != NULL) {
 		stmt_record(c, x, tgt, sql, n, truncated, gd, shown, ts);
 	}
@@ -1438,14 +1585,14 @@ shape_find(struct tracer *t, unsigned lex_flags)
 	return NULL;
 }
 
-static void
+static struct shape_slot *
 shape_keep(struct tracer *t, unsigned lex_flags)
 {
 	uint64_t key = shape_key(t);
 
 	if (t->shapes == NULL &&
 	    (t->shapes = calloc(TRACER_SHAPE_SLOTS, sizeof(*t->shapes))) == NULL) {
-		return;
+		return NULL;
 	}
 	struct shape_slot *set = &t->shapes[(key % TRACER_SHAPE_SLOTS) & ~1ull];
 	struct shape_slot *e = set[0].used <= set[1].used ? &set[0] : &set[1];
@@ -1455,13 +1602,15 @@ shape_keep(struct tracer *t, unsigned lex_flags)
 	if (d == NULL || st == NULL) {
 		free(d);
 		free(st);
-		return;
+		return NULL;
 	}
 	st_pack(&t->st, st);
 	free(e->digest);
 	free(e->st);
+	memo_clear(&e->memo);
 	*e = (struct shape_slot){.key = key, .folded = t->digest_folded, .used = t->shape_lookups,
 				 .lex_flags = lex_flags, .digest = d, .st = st};
+	return e;
 }
 
 /* Classifies sql[0..n) into t->st and leaves its digest in t->digest / digest_hash /
@@ -1475,12 +1624,12 @@ stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_
 	struct shape_slot *e = shape_find(t, x->lex_flags);
 	if (e != NULL) {
 		st_unpack(e->st, &t->st);
+		t->memo = &e->memo;
 		return;
 	}
 	sql_classify(sql, n, x->lex_flags, &t->st);
-	if (shape_cacheable(t)) {
-		shape_keep(t, x->lex_flags);
-	}
+	e = shape_cacheable(t) ? shape_keep(t, x->lex_flags) : NULL;
+	t->memo = e ? &e->memo : NULL;
 }
 
 static uint64_t
@@ -1531,6 +1680,7 @@ exec_keep(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned l
 	st_pack(&t->st, st);
 	free(e->text);
 	free(e->st);
+	memo_clear(&e->memo);
 	*e = (struct exec_slot){.key = key, .used = t->exec_lookups, .lex_flags = lex_flags,
 				.len = n, .start = start, .slen = slen, .text = tx,
 				.digest = tx + n + 1, .digest_hash = t->digest_hash,
@@ -1575,6 +1725,7 @@ conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_c
 	memcpy(t->digest, e->digest, strlen(e->digest) + 1);
 	t->digest_hash = e->digest_hash;
 	t->digest_folded = e->digest_folded;
+	t->memo = &e->memo;
 	stmt_analyse(c, x, e->text + e->start, e->slen, false, NULL, &cmd->s[0], &gd);
 	*deny = cmd_denies(c, cmd, &gd);
 	return cmd;

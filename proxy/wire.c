@@ -1584,29 +1584,35 @@ frame_live(const struct wire_conv *c)
 	       c->phase != PH_CLOSED && c->phase != PH_HUNT;
 }
 
-/* A whole result-set row at p (avail bytes at hand) while its command is in RS_ROWS: does
- * what pkt_header, classify, collect, msg_end and resp_msg would (count the row, advance
+/* The whole result-set rows at p (avail bytes at hand) while their command is in RS_ROWS:
+ * does what pkt_header, classify, collect, msg_end and resp_msg would (count the row, advance
  * the exchange's seq) without them; the framer is left between packets, as they leave
  * it.  Rows are most server packets, one or more per segment.  Anything else (a seq
  * mismatch, an empty or 16 MiB packet, a first byte 0xFE or 0xFF that may end the
- * result, a packet cut by the segment) is left to the general path.  Returns the bytes
- * taken, 0 if none. */
+ * result, a packet cut by the segment) stops the run and is left to the general path.
+ * Returns the bytes taken, 0 if none. */
 static size_t
 row_fast(struct wire_conv *c, const struct framer *f, const uint8_t *p, size_t avail)
 {
 	struct pend *h = c->head;
-	uint32_t len;
+	size_t took = 0;
 
 	if (avail < 5 || f->hdr_have != 0 || f->cont || c->phase != PH_COMMAND || h == NULL ||
 	    h->blocked || h->st != RS_ROWS)
 		return 0;
-	len = le24(p);
-	if (len == 0 || len >= PKT_MAX || avail - 4 < len || p[3] != h->seq || p[4] == 0xFE ||
-	    p[4] == 0xFF)
-		return 0;
-	h->seq = (uint8_t)(p[3] + 1);
-	h->rows++;
-	return 4 + (size_t)len;
+	/* every row in the segment in one go: a result set is mostly rows back to back */
+	while (avail - took >= 5) {
+		const uint8_t *q = p + took;
+		uint32_t len = le24(q);
+
+		if (len == 0 || len >= PKT_MAX || avail - took - 4 < len || q[3] != h->seq ||
+		    q[4] == 0xFE || q[4] == 0xFF)
+			break;
+		h->seq = (uint8_t)(q[3] + 1);
+		h->rows++;
+		took += 4 + (size_t)len;
+	}
+	return took;
 }
 
 /* Frames bytes of one direction; returns how many were consumed. */

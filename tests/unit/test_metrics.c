@@ -80,6 +80,38 @@ test_series_bound_counts_drops(void **state)
 	metrics_free(m);
 }
 
+/* A handle counts into the same series metric_add finds; at the bound a new label set
+ * gets none and its samples are counted as dropped once each, through metric_add. */
+static void
+test_series_handle(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_new(2);
+	static const char *const lbl[] = {"table", "keyspace"};
+	struct metric_family *f = metrics_family(m, "rt_h_total", "H", METRIC_COUNTER, 2, lbl);
+	const char *a[] = {"t1", "ks"}, *b[] = {"t2", NULL}, *b2[] = {"t2", ""}, *c[] = {"t3", "ks"};
+
+	int ia = metric_series(f, a), ib = metric_series(f, b);
+	assert_true(ia >= 0 && ib >= 0 && ia != ib);
+	assert_int_equal(metric_series(f, a), ia);
+	assert_int_equal(metric_series(f, b2), ib);
+	metric_add_at(f, ia, 4);
+	metric_add(f, a, 1);
+	metric_add_at(f, ib, 2);
+	assert_true(metric_get(f, a) == 5);
+	assert_true(metric_get(f, b2) == 2);
+
+	assert_int_equal(metric_series(f, c), -1);
+	metric_add_at(f, -1, 7);
+	metric_add(f, c, 1);
+	const char *fam[] = {"rt_h_total"};
+	struct metric_family *d = metrics_family(m, "routetrace_metrics_series_dropped_total", "", METRIC_COUNTER, 1, lbl);
+	assert_true(metric_get(d, fam) == 1);
+	assert_true(metric_get(f, c) == 0);
+	assert_int_equal(metric_series(NULL, a), -1);
+	metrics_free(m);
+}
+
 static void
 test_json_output_is_valid_with_binary_labels(void **state)
 {
@@ -124,6 +156,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counters_and_prom_text),
 		cmocka_unit_test(test_series_bound_counts_drops),
+		cmocka_unit_test(test_series_handle),
 		cmocka_unit_test(test_json_output_is_valid_with_binary_labels),
 		cmocka_unit_test(test_json_string_lossy),
 	};

@@ -461,6 +461,151 @@ test_execute_reuses_analysis_not_routing(void **state)
 	h_teardown(&h);
 }
 
+/* A second session on the harness's tracer, from another client host. */
+struct other_conn {
+	struct tracer_conn *tc;
+	struct wire_conv *conv;
+};
+
+static enum wire_verdict
+oc_event(void *ctx, const struct wire_event *ev)
+{
+	struct other_conn *o = ctx;
+
+	return tracer_conn_event(o->tc, o->conv, ev);
+}
+
+static double
+named_other(struct harness *h, json_t *rec, const char *client)
+{
+	static const char *const lbl[] = {"table", "named_keyspace", "reached_keyspace", "digest",
+					  "client"};
+	struct metric_family *f = metrics_family(h->metrics, "routetrace_named_other_keyspace_total",
+						 "", METRIC_COUNTER, 5, lbl);
+	const char *v[] = {"t1", "sourcekeyspace", "targetkeyspace", str(rec, "digest_hash", NULL),
+			   client};
+	return metric_get(f, v);
+}
+
+static double
+stmts_metric(struct harness *h, const char *tt, const char *cls, const char *ks)
+{
+	static const char *const lbl[] = {"table", "tablet_type", "class", "keyspace"};
+	struct metric_family *f = metrics_family(h->metrics, "routetrace_statements_total", "",
+						 METRIC_COUNTER, 4, lbl);
+	const char *v[] = {"t1", tt, cls, ks};
+	return metric_get(f, v);
+}
+
+/* A shape's resolution and metric series are kept for the next statement of that shape
+ * (route memo): a kept route error comes back with its text, each client host counts
+ * into its own series, and a new target or new rules make a new resolution. */
+static void
+test_route_memo(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0}, s2 = {0}, s3 = {0};
+	char err[512];
+	struct other_conn o;
+
+	h_setup(&h, "02-rdonly-switched", GUARD_OFF, true);
+	o.tc = tracer_conn_new(h.t, 8, "10.9.9.9:4444");
+	o.conv = wire_conv_new(oc_event, h_free, &o, NULL);
+	sc_handshake(&s, TCAPS, "sourcekeyspace@replica");
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "DELETE FROM t1 WHERE id = 1");
+	srv_err(&s, 1105, "HY000", "no");
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "SELECT c FROM nosuch.t1"); /* another error text */
+	srv_err(&s, 1105, "HY000", "no");
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "DELETE FROM t1 WHERE id = 2");
+	srv_err(&s, 1105, "HY000", "no");
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "USE `sourcekeyspace@rdonly`");
+	srv_ok(&s, 0, 0x0002);
+	for (int i = 0; i < 3; i++) {
+		sc_cmd_bytes(&s, WIRE_COM_QUERY, "SELECT c FROM sourcekeyspace.t1 WHERE id = 9");
+		srv_resultset(&s, false, 1, 1, 0x0002);
+	}
+	h_run(&h, &s);
+	json_t *d1 = stmt_rec(&h, 0), *d2 = stmt_rec(&h, 2), *q3 = stmt_rec(&h, 6);
+	assert_non_null(strstr(str(stmt_rec(&h, 1), "route_error", NULL), "VT05003"));
+	assert_string_equal(str(d1, "route_error", NULL), str(d2, "route_error", NULL));
+	assert_non_null(strstr(str(d2, "route_error", NULL), "VT09002"));
+	assert_string_equal(str(table0(d2), "reached", NULL), str(table0(d1), "reached", NULL));
+	assert_string_equal(str(table0(q3), "reached", NULL), "targetkeyspace.t1");
+	assert_true(stmts_metric(&h, "RDONLY", "select", "targetkeyspace") == 3);
+	assert_true(named_other(&h, q3, "10.1.2.3") == 3);
+
+	/* the same shape from another host: its own series, the first one's unchanged */
+	sc_handshake(&s2, TCAPS, "sourcekeyspace@rdonly");
+	for (int i = 0; i < 2; i++) {
+		sc_cmd_bytes(&s2, WIRE_COM_QUERY, "SELECT c FROM sourcekeyspace.t1 WHERE id = 7");
+		srv_resultset(&s2, false, 1, 1, 0x0002);
+	}
+	for (int i = 0; i < s2.n; i++) {
+		size_t used = 0;
+		assert_int_equal(wire_conv_feed(o.conv, s2.dir[i], s2.step[i].p, s2.step[i].n,
+						1700000000000000ULL, &used), WIRE_OK);
+		assert_int_equal(used, s2.step[i].n);
+	}
+	assert_true(named_other(&h, q3, "10.9.9.9") == 2);
+	assert_true(named_other(&h, q3, "10.1.2.3") == 3);
+	assert_true(stmts_metric(&h, "RDONLY", "select", "targetkeyspace") == 5);
+
+	/* ReverseTraffic: the kept resolution is not used under the new rules */
+	struct rules *r = rules_load_file(FX "05-reversed.srvvschema.json", NULL, err, sizeof(err));
+	assert_non_null(r);
+	assert_true(tracer_set_rules(h.t, r, 1700000000000000ULL, "file:test"));
+	sc_cmd_bytes(&s3, WIRE_COM_QUERY, "SELECT c FROM sourcekeyspace.t1 WHERE id = 9");
+	srv_resultset(&s3, false, 1, 1, 0x0002);
+	h_run(&h, &s3);
+	json_t *q4 = stmt_rec(&h, 9); /* 7 and 8: the other session */
+	q3 = stmt_rec(&h, 6);         /* h_run read the records anew */
+	assert_string_equal(str(table0(q4), "reached", NULL), "sourcekeyspace.t1");
+	assert_true(stmts_metric(&h, "RDONLY", "select", "sourcekeyspace") == 1);
+	assert_true(stmts_metric(&h, "RDONLY", "select", "targetkeyspace") == 5);
+	assert_true(named_other(&h, q3, "10.1.2.3") == 3);
+
+	wire_conv_free(o.conv);
+	tracer_conn_free(o.tc);
+	sc_free(&s);
+	sc_free(&s2);
+	sc_free(&s3);
+	h_teardown(&h);
+}
+
+/* A prepared text's kept resolution brings back its own error text, whatever another
+ * statement resolved in between (the guard's reason quotes it). */
+static void
+test_route_memo_restores_text(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct script s = {0};
+
+	h_setup(&h, "02-rdonly-switched", GUARD_WARN, true);
+	sc_handshake(&s, TCAPS, "sourcekeyspace");
+	sc_cmd_bytes(&s, WIRE_COM_STMT_PREPARE, "DROP TABLE nosuch.t1");
+	srv_prepare_ok(&s, 1, 0, 0);
+	for (int i = 0; i < 3; i++) {
+		sc_execute(&s, 1, 0);
+		srv_err(&s, 1105, "HY000", "no");
+		char q[64]; /* a new shape each time: resolved, not restored */
+		snprintf(q, sizeof(q), "SELECT c FROM other%d.t1", i);
+		sc_cmd_bytes(&s, WIRE_COM_QUERY, q);
+		srv_err(&s, 1105, "HY000", "no");
+	}
+	h_run(&h, &s);
+	for (unsigned i = 1; i <= 5; i += 2) { /* the prepare, then execute / select pairs */
+		json_t *e = stmt_rec(&h, i), *q = stmt_rec(&h, i + 1);
+		assert_string_equal(str(e, "verdict", NULL), "would_block");
+		assert_non_null(strstr(str(e, "guard", "reason"), "'nosuch'"));
+		assert_null(strstr(str(e, "guard", "reason"), "'other"));
+		assert_non_null(strstr(str(q, "route_error", NULL), "'other"));
+	}
+	sc_free(&s);
+	h_teardown(&h);
+}
+
 /* Statements of one shape share a classification; a keyword used as a table name is
  * upper-cased in the digest, so `data` and `DATA` (two tables) must not share one. */
 static void
@@ -508,6 +653,8 @@ main(void)
 		cmocka_unit_test(test_shape_cache_follows_state),
 		cmocka_unit_test(test_execute_reuses_analysis_not_routing),
 		cmocka_unit_test(test_statement_shapes_keep_table_case),
+		cmocka_unit_test(test_route_memo),
+		cmocka_unit_test(test_route_memo_restores_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
