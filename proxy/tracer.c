@@ -106,11 +106,15 @@ struct exec_slot {
 /* A statement shape: digest text + what the digest folds (sql_digest_ex) -> its
  * classification, packed (st_pack). */
 struct shape_slot {
-	uint64_t key;                 /* digest hash | 1; 0 = empty */
+	uint64_t key;                 /* shape_key; 0 = empty */
 	uint64_t folded;
+	uint64_t digest_hash;
 	uint64_t used;                /* LRU stamp within its set */
 	unsigned lex_flags;
-	char *digest;                 /* owned */
+	bool by_skel;                 /* keyed by the skeleton, else by the digest */
+	size_t skel_len;
+	char *text;                   /* owned: the skeleton (skel_len bytes), then the digest */
+	const char *digest;           /* in text, NUL-terminated */
 	unsigned char *st;            /* owned */
 	struct route_memo memo;
 };
@@ -146,6 +150,10 @@ struct tracer {
 	uint64_t digest_hash;
 	uint64_t digest_folded;              /* sql_digest_ex: what the digest text folds */
 	char digest[SQL_DIGEST_MAX];
+	bool skel_ok;                        /* the statement has a skeleton (sql_skeleton): */
+	size_t skel_len;                     /* its shape is keyed by it */
+	uint64_t skel_hash;
+	char skel[SQL_DIGEST_MAX];
 	struct jconst {                      /* JSON strings of our own static names */
 		const char *name;
 		json_t *j;
@@ -281,7 +289,7 @@ tracer_free(struct tracer *t)
 	}
 	free(t->execs);
 	for (size_t i = 0; t->shapes != NULL && i < TRACER_SHAPE_SLOTS; i++) {
-		free(t->shapes[i].digest);
+		free(t->shapes[i].text);
 		free(t->shapes[i].st);
 		memo_clear(&t->shapes[i].memo);
 	}
@@ -1538,10 +1546,12 @@ st_unpack(const unsigned char *in, struct sql_stmt *st)
 /* ---- statement shapes ------------------------------------------------------------ */
 
 /* An application sends a few statement shapes with ever-new literals.  A statement's
- * class and tables are kept by its shape (the digest text and what the digest folds,
- * see sql_digest_ex), so the next statement of that shape is lexed once, for its digest,
- * not a second time by the classifier.  Only classes whose class and tables never depend
- * on a value literal are kept; a digest cut at SQL_DIGEST_MAX is never a key. */
+ * class and tables are kept by its shape, so the next statement of that shape is not
+ * classified again.  The shape is the skeleton (sql_skeleton: the text with its simple
+ * literals cut, found without lexing) when the text has one, so that the next one is not
+ * lexed at all; otherwise the digest text and what the digest folds (sql_digest_ex).
+ * Only classes whose class and tables never depend on a value literal are kept; a digest
+ * cut at SQL_DIGEST_MAX is never kept. */
 static bool
 shape_cacheable(const struct tracer *t)
 {
@@ -1560,11 +1570,22 @@ shape_cacheable(const struct tracer *t)
 	}
 }
 
-/* The slot key of the statement just digested (t->digest_hash, never 0). */
+/* The slot key of the statement in hand: its skeleton's hash, or (no skeleton; digest
+ * made) its digest hash.  Never 0. */
 static uint64_t
 shape_key(const struct tracer *t)
 {
-	return t->digest_hash | 1;
+	return (t->skel_ok ? t->skel_hash : t->digest_hash) | 1;
+}
+
+static bool
+shape_is(const struct tracer *t, const struct shape_slot *e, uint64_t key, unsigned lex_flags)
+{
+	if (e->key != key || e->lex_flags != lex_flags || e->by_skel != t->skel_ok)
+		return false;
+	if (t->skel_ok)
+		return e->skel_len == t->skel_len && memcmp(e->text, t->skel, t->skel_len) == 0;
+	return e->folded == t->digest_folded && strcmp(e->digest, t->digest) == 0;
 }
 
 static struct shape_slot *
@@ -1576,8 +1597,7 @@ shape_find(struct tracer *t, unsigned lex_flags)
 	t->shape_lookups++;
 	for (int w = 0; set != NULL && w < 2; w++) {
 		struct shape_slot *e = &set[w];
-		if (e->key == key && e->folded == t->digest_folded && e->lex_flags == lex_flags &&
-		    strcmp(e->digest, t->digest) == 0) {
+		if (shape_is(t, e, key, lex_flags)) {
 			e->used = t->shape_lookups;
 			return e;
 		}
@@ -1589,6 +1609,7 @@ static struct shape_slot *
 shape_keep(struct tracer *t, unsigned lex_flags)
 {
 	uint64_t key = shape_key(t);
+	size_t kl = t->skel_ok ? t->skel_len : 0, dl = strlen(t->digest);
 
 	if (t->shapes == NULL &&
 	    (t->shapes = calloc(TRACER_SHAPE_SLOTS, sizeof(*t->shapes))) == NULL) {
@@ -1596,20 +1617,24 @@ shape_keep(struct tracer *t, unsigned lex_flags)
 	}
 	struct shape_slot *set = &t->shapes[(key % TRACER_SHAPE_SLOTS) & ~1ull];
 	struct shape_slot *e = set[0].used <= set[1].used ? &set[0] : &set[1];
-	char *d = strdup(t->digest);
+	char *text = malloc(kl + dl + 1);
 	unsigned char *st = malloc(st_packed_size(&t->st));
 
-	if (d == NULL || st == NULL) {
-		free(d);
+	if (text == NULL || st == NULL) {
+		free(text);
 		free(st);
 		return NULL;
 	}
+	memcpy(text, t->skel, kl);
+	memcpy(text + kl, t->digest, dl + 1);
 	st_pack(&t->st, st);
-	free(e->digest);
+	free(e->text);
 	free(e->st);
 	memo_clear(&e->memo);
-	*e = (struct shape_slot){.key = key, .folded = t->digest_folded, .used = t->shape_lookups,
-				 .lex_flags = lex_flags, .digest = d, .st = st};
+	*e = (struct shape_slot){.key = key, .folded = t->digest_folded,
+				 .digest_hash = t->digest_hash, .used = t->shape_lookups,
+				 .lex_flags = lex_flags, .by_skel = t->skel_ok, .skel_len = kl,
+				 .text = text, .digest = text + kl, .st = st};
 	return e;
 }
 
@@ -1619,9 +1644,18 @@ shape_keep(struct tracer *t, unsigned lex_flags)
 static void
 stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_t n)
 {
-	t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
-				       &t->digest_folded);
-	struct shape_slot *e = shape_find(t, x->lex_flags);
+	struct shape_slot *e = NULL;
+
+	t->skel_ok = sql_skeleton(sql, n, t->skel, sizeof(t->skel), &t->skel_len, &t->skel_hash);
+	if (t->skel_ok && (e = shape_find(t, x->lex_flags)) != NULL) {
+		memcpy(t->digest, e->digest, strlen(e->digest) + 1);
+		t->digest_hash = e->digest_hash;
+		t->digest_folded = e->folded;
+	} else {
+		t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
+					       &t->digest_folded);
+		e = t->skel_ok ? NULL : shape_find(t, x->lex_flags);
+	}
 	if (e != NULL) {
 		st_unpack(e->st, &t->st);
 		t->memo = &e->memo;

@@ -200,6 +200,127 @@ sql_digest_ex(const char *sql, size_t n, unsigned lex_flags, char *out, size_t o
 	return b.h;
 }
 
+/* ---- skeletons ------------------------------------------------------------------ */
+
+/* Bytes the skeleton scanner stops at; all others are copied as they are. */
+static const unsigned char skel_stop[256] = {
+	[0x01] = 1, [0x02] = 1, ['\''] = 1, ['"'] = 1, ['`'] = 1, ['#'] = 1, ['-'] = 1,
+	['/'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+	['7'] = 1, ['8'] = 1, ['9'] = 1,
+};
+
+/* A byte that a digit run or a quote right next to it may belong with (an identifier,
+ * a number form such as 1e5, 0x1f, 1.5, .5, a variable @1 or @'x', a bind variable :1,
+ * a charset introducer, x'..'): the lexer's word bytes and . @ : `.  Such literals are
+ * kept as written. */
+static bool
+skel_sticky(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '$' || c >= 0x80 || c == '.' || c == '@' || c == ':' || c == '`';
+}
+
+/* The literal at i may come right after the word AS (spaces between): an alias, which
+ * the folded hash keeps, so it is kept as written.  Any "as" counts, whatever is before
+ * it (2.5as lexes as a number and AS): keeping a literal is always safe. */
+static bool
+skel_after_as(const char *sql, size_t i)
+{
+	while (i > 0 && (sql[i - 1] == ' ' || (sql[i - 1] >= '\t' && sql[i - 1] <= '\r')))
+		i--; /* the lexer's spaces */
+	return i >= 2 && (sql[i - 1] | 0x20) == 's' && (sql[i - 2] | 0x20) == 'a';
+}
+
+/* End of the quote opened at i (one past the closing q; a doubled q inside does not
+ * close it, 'a''b' is one literal), or 0 when it is unterminated or, for a string,
+ * holds a backslash (its meaning depends on the SQL mode). */
+static size_t
+skel_quote_end(const char *sql, size_t n, size_t i, char q)
+{
+	for (size_t j = i + 1; j < n; j++) {
+		if (sql[j] == q && (j + 1 >= n || sql[j + 1] != q))
+			return j + 1;
+		if (sql[j] == q)
+			j++;
+		else if (q == '\'' && sql[j] == '\\')
+			return 0;
+	}
+	return 0;
+}
+
+/* A word-at-a-time hash of the skeleton (any good mix: it only picks a cache set, the
+ * caller compares the bytes). */
+static uint64_t
+skel_hash(const char *s, size_t n)
+{
+	uint64_t h = FNV_OFFSET ^ n, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+	return h ^ (h >> 32);
+}
+
+bool
+sql_skeleton(const char *sql, size_t n, char *out, size_t outlen, size_t *outn, uint64_t *hash)
+{
+	size_t i = 0, w = 0;
+
+	while (i < n) {
+		size_t j = i;
+		while (j < n && !skel_stop[(unsigned char)sql[j]])
+			j++;
+		if (j - i > outlen - w)
+			return false;
+		memcpy(out + w, sql + i, j - i);
+		w += j - i;
+		if ((i = j) >= n)
+			break;
+		unsigned char c = (unsigned char)sql[i];
+		bool keep = (i > 0 && skel_sticky((unsigned char)sql[i - 1])) || skel_after_as(sql, i);
+		char mark = SQL_SKEL_NUM;
+		if (c == '\'' || c == '`') {
+			if ((j = skel_quote_end(sql, n, i, (char)c)) == 0)
+				return false;
+			keep |= c == '`';
+			mark = SQL_SKEL_STR;
+			if (keep && memchr(sql + i, SQL_SKEL_NUM, j - i) != NULL)
+				return false;
+			if (keep && memchr(sql + i, SQL_SKEL_STR, j - i) != NULL)
+				return false;
+		} else if (c >= '0' && c <= '9') {
+			while (j < n && sql[j] >= '0' && sql[j] <= '9')
+				j++;
+			keep |= j < n && skel_sticky((unsigned char)sql[j]);
+			keep |= i >= 2 && (sql[i - 1] == '-' || sql[i - 1] == '+') &&
+				(sql[i - 2] | 0x20) == 'e'; /* an exponent: 1e-5 */
+		} else if (c == '/' || c == '-') {
+			if (i + 1 < n && sql[i + 1] == (c == '/' ? '*' : '-'))
+				return false; /* a comment */
+			keep = true, j = i + 1;
+		} else {
+			return false; /* '"', '#', a marker byte */
+		}
+		if (keep ? j - i > outlen - w : w >= outlen)
+			return false;
+		if (keep) {
+			memcpy(out + w, sql + i, j - i);
+			w += j - i;
+		} else {
+			out[w++] = mark;
+		}
+		i = j;
+	}
+	*outn = w;
+	*hash = skel_hash(out, w);
+	return true;
+}
+
 static bool
 ident_is(const char *sql, const struct sql_tok *t, const char *word)
 {

@@ -30,6 +30,20 @@ uint64_t sql_digest(const char *sql, size_t n, unsigned lex_flags, char *out, si
 uint64_t sql_digest_ex(const char *sql, size_t n, unsigned lex_flags, char *out, size_t outlen,
 		       uint64_t *folded);
 
+/* A key for the digest that costs no lexing: the statement's bytes as written, with
+ * each value literal that surely lexes as one (a '...' string without backslash, a run
+ * of decimal digits standing alone, neither right after AS) cut to one marker byte
+ * (SQL_SKEL_STR, SQL_SKEL_NUM); everything else is kept byte for byte.  Two statements
+ * with equal skeletons and equal lex flags get equal digests and folded hashes (so what
+ * is keyed on those may be keyed on the skeleton instead).  Returns false, and no key, for text holding what could change how
+ * the rest lexes (a comment, a '"', a backslash in a string, an unterminated quote, a
+ * marker byte) or whose skeleton would not fit in outlen bytes; sql_digest_ex then
+ * does the work.  *hash is a hash of out[0..*outn). */
+#define SQL_SKEL_NUM '\x01'
+#define SQL_SKEL_STR '\x02'
+bool sql_skeleton(const char *sql, size_t n, char *out, size_t outlen, size_t *outn,
+		  uint64_t *hash);
+
 /* Copies the statement to out with literals replaced by '?'.  With all_literals false
  * only secrets are replaced: every string / hex / bit literal of a statement that
  * carries a password (IDENTIFIED ..., PASSWORD(...), SET PASSWORD, MASTER_PASSWORD,

@@ -1,13 +1,16 @@
 /* tests/fuzz/fuzz_sql.c: lexer + splitter + classifier + resolver on arbitrary bytes.
  * Invariants checked: tokens tile the input exactly, never past n; the splitter's pieces
  * lie inside the input and advance; classification terminates with sane counts; the
- * result does not depend on bytes after n (input copied to an exact-size buffer). */
+ * result does not depend on bytes after n (input copied to an exact-size buffer); a
+ * statement with a skeleton gets the digest and folded hash of a copy whose literals
+ * are swapped for others (the tracer keys its shape cache on the skeleton). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "router/classify.h"
 #include "router/resolve.h"
+#include "router/sql_digest.h"
 #include "router/rules.h"
 #include "router/sql_lex.h"
 #include "router/target.h"
@@ -32,6 +35,38 @@ check_lex(const char *z, size_t n, unsigned flags)
 		expect += t.len;
 	}
 	if (expect != n)
+		abort();
+}
+
+/* The skeleton's promise: swapping each cut literal for another keeps the skeleton,
+ * the digest and the folded hash. */
+static void
+check_skeleton(const char *z, size_t n, unsigned flags)
+{
+	static char sk[SQL_DIGEST_MAX], sk2[SQL_DIGEST_MAX], d0[SQL_DIGEST_MAX], d1[SQL_DIGEST_MAX];
+	static char v[8 * SQL_DIGEST_MAX];
+	size_t skn, skn2, vn = 0;
+	uint64_t h, f0 = 0, f1 = 0;
+
+	if (!sql_skeleton(z, n, sk, sizeof(sk), &skn, &h))
+		return;
+	for (size_t i = 0; i < skn; i++) {
+		const char *lit = sk[i] == SQL_SKEL_NUM   ? (i & 1 ? "0" : "98765")
+				  : sk[i] == SQL_SKEL_STR ? (i & 1 ? "''" : "'-- /* ` \" x'")
+							  : NULL;
+		if (lit != NULL) {
+			memcpy(v + vn, lit, strlen(lit));
+			vn += strlen(lit);
+		} else {
+			v[vn++] = sk[i];
+		}
+	}
+	if (!sql_skeleton(v, vn, sk2, sizeof(sk2), &skn2, &h) || skn2 != skn ||
+	    memcmp(sk, sk2, skn) != 0)
+		abort();
+	if (sql_digest_ex(z, n, flags, d0, sizeof(d0), &f0) !=
+		    sql_digest_ex(v, vn, flags, d1, sizeof(d1), &f1) ||
+	    f0 != f1 || strcmp(d0, d1) != 0)
 		abort();
 }
 
@@ -67,6 +102,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (start < last || start + len > size || len == 0 || pos <= start)
 			abort();
 		last = start + len;
+		check_skeleton(z + start, len, flags);
 		sql_classify(z + start, len, flags, &st);
 		if (st.ntables > SQL_STMT_MAX_TABLES || st.names_used > SQL_STMT_NAMEBUF)
 			abort();

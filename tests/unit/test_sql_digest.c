@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "router/classify.h"
 #include "router/sql_lex.h"
 
 /* --- reference: router/sql_digest.c as of main eab1507 (before the speed work) --------
@@ -428,6 +429,167 @@ test_diff_digest(void **state)
 	print_message("differential: %lu inputs, each with 4 flag sets\n", diff_inputs);
 }
 
+/* --- skeletons ------------------------------------------------------------------- */
+
+static bool
+skel_of(const char *sql, char *out, size_t *n)
+{
+	uint64_t h;
+
+	return sql_skeleton(sql, strlen(sql), out, SQL_DIGEST_MAX, n, &h);
+}
+
+static void
+test_skeleton_cases(void **state)
+{
+	static const char *const same[][2] = {
+		{"SELECT c FROM sbtest1 WHERE id=5021", "SELECT c FROM sbtest1 WHERE id=7"},
+		{"UPDATE t SET c='a-b' WHERE id=4", "UPDATE t SET c='' WHERE id=44444"},
+		{"INSERT INTO t VALUES (1,'x'),(-2,'/* no */')", "INSERT INTO t VALUES (9,'--'),(-0,'#')"},
+		{"SELECT `a``1` FROM t WHERE x = '\xc3\xa9'", "SELECT `a``1` FROM t WHERE x = '\"'"},
+		{"SELECT 'a''b'", "SELECT 'ab'"}, /* one literal each */
+	};
+	static const char *const differ[][2] = {
+		{"SELECT c FROM t WHERE id=1", "SELECT c FROM t WHERE id = 1"}, /* spacing */
+		{"SELECT c FROM t AS 'x'", "SELECT c FROM t AS 'y'"},             /* alias */
+		{"SELECT 1 as 2", "SELECT 1 as 3"}, {"SELECT t.As 1", "SELECT t.As 2"},
+		{"SELECT x'0a'", "SELECT x'0b'"},                                   /* prefix */
+		{"SELECT _utf8mb4'a'", "SELECT _utf8mb4'b'"},
+		{"SELECT 1e5", "SELECT 2e5"}, {"SELECT 1e-5", "SELECT 1e-6"}, {"SELECT 1.5", "SELECT 1.6"}, {"SELECT .5", "SELECT .6"},
+		{"SELECT c FROM t1", "SELECT c FROM t2"}, {"SELECT @1", "SELECT @2"}, {"SELECT :1", "SELECT :2"},
+		{"SELECT 0x1f", "SELECT 0x2f"}, {"SELECT `1`", "SELECT `2`"},
+	};
+	static const char *const none[] = {
+		"SELECT 1 -- c", "SELECT 1 # c", "SELECT /* c */ 1", "SELECT \"s\"",
+		"SELECT 'a\\'b'", "SELECT 'open", "SELECT `open", "SELECT \x01", "SELECT `\x02`",
+		"SELECT x'\x01'",
+	};
+	char a[SQL_DIGEST_MAX], b[SQL_DIGEST_MAX];
+	size_t an, bn;
+	uint64_t h;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_true(skel_of(same[i][0], a, &an) && skel_of(same[i][1], b, &bn));
+		assert_true(an == bn && memcmp(a, b, an) == 0);
+	}
+	for (size_t i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+		assert_true(skel_of(differ[i][0], a, &an) && skel_of(differ[i][1], b, &bn));
+		if (an == bn && memcmp(a, b, an) == 0)
+			fail_msg("one skeleton for '%s' and '%s'", differ[i][0], differ[i][1]);
+	}
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
+		if (skel_of(none[i], a, &an))
+			fail_msg("a skeleton for '%s'", none[i]);
+	assert_true(skel_of("SELECT c FROM t WHERE id = 12", a, &an));
+	assert_int_equal(an, strlen("SELECT c FROM t WHERE id = ") + 1);
+	assert_int_equal(a[an - 1], SQL_SKEL_NUM);
+	/* bounded: a skeleton that does not fit is no skeleton */
+	assert_true(sql_skeleton("SELECT 1", 8, a, 8, &an, &h));
+	assert_false(sql_skeleton("SELECT 1", 8, a, 7, &an, &h));
+	assert_true(sql_skeleton("SELECT 'long string'", 20, a, 8, &an, &h));
+	assert_false(sql_skeleton("SELECT 'long string'", 20, a, 7, &an, &h));
+}
+
+/* Literal text that must not change a digest, for the variants below. */
+static const char *const num_lits[] = {"0", "7", "123456789012345678901234567890"};
+static const char *const str_lits[] = {"''", "'x'", "'a b -- c /* d */ # e \" `f` ;'",
+				       "'\xc3\xa9\xff'", "'\x01\x02'"};
+
+static bool
+classes_kept(uint8_t cls)
+{
+	return cls == SQL_CLASS_SELECT || cls == SQL_CLASS_INSERT || cls == SQL_CLASS_REPLACE ||
+	       cls == SQL_CLASS_UPDATE || cls == SQL_CLASS_DELETE || cls == SQL_CLASS_BEGIN ||
+	       cls == SQL_CLASS_COMMIT || cls == SQL_CLASS_ROLLBACK;
+}
+
+static void
+assert_same_tables(const struct sql_stmt *x, const struct sql_stmt *y, const char *what)
+{
+	if (x->cls != y->cls || x->ntables != y->ntables)
+		fail_msg("classification differs for a variant of '%s'", what);
+	for (unsigned i = 0; i < x->ntables && i < SQL_STMT_MAX_TABLES; i++) {
+		const struct sql_tref *p = &x->tables[i], *q = &y->tables[i];
+		if (p->role != q->role || p->qual.len != q->qual.len || p->name.len != q->name.len ||
+		    memcmp(x->names + p->qual.off, y->names + q->qual.off, p->qual.len) != 0 ||
+		    memcmp(x->names + p->name.off, y->names + q->name.off, p->name.len) != 0)
+			fail_msg("table %u differs for a variant of '%s'", i, what);
+	}
+}
+
+/* Every statement with a skeleton, its literals swapped for others: the same skeleton,
+ * the same digest text, hash and folded hash, the same class and tables. */
+static void
+skel_variants_agree(const char *s, size_t n, unsigned flags)
+{
+	static struct sql_stmt st0, st1;
+	char sk[SQL_DIGEST_MAX], sk2[SQL_DIGEST_MAX], d0[SQL_DIGEST_MAX], d1[SQL_DIGEST_MAX];
+	char v[4 * SQL_DIGEST_MAX];
+	size_t skn, skn2, vn = 0;
+	uint64_t h, f0 = 0, f1 = 0;
+
+	if (!sql_skeleton(s, n, sk, sizeof(sk), &skn, &h))
+		return;
+	for (size_t i = 0; i < skn; i++) {
+		const char *lit = NULL;
+		if (sk[i] == SQL_SKEL_NUM)
+			lit = num_lits[rnd(3)];
+		else if (sk[i] == SQL_SKEL_STR)
+			lit = str_lits[rnd(5)];
+		if (lit != NULL) {
+			memcpy(v + vn, lit, strlen(lit));
+			vn += strlen(lit);
+		} else {
+			v[vn++] = sk[i];
+		}
+	}
+	if (!sql_skeleton(v, vn, sk2, sizeof(sk2), &skn2, &h) || skn2 != skn ||
+	    memcmp(sk, sk2, skn) != 0)
+		fail_msg("variant '%.*s' of '%.*s' has another skeleton", (int)vn, v, (int)n, s);
+	uint64_t h0 = sql_digest_ex(s, n, flags, d0, sizeof(d0), &f0);
+	uint64_t h1 = sql_digest_ex(v, vn, flags, d1, sizeof(d1), &f1);
+	if (h0 != h1 || f0 != f1 || strcmp(d0, d1) != 0)
+		fail_msg("flags %u: digest '%s' of '%.*s' but '%s' of its variant '%.*s'", flags,
+			 d0, (int)n, s, d1, (int)vn, v);
+	sql_classify(s, n, flags, &st0);
+	if (classes_kept(st0.cls)) {
+		sql_classify(v, vn, flags, &st1);
+		assert_same_tables(&st0, &st1, s);
+	}
+}
+
+static void
+test_skeleton_variants(void **state)
+{
+	char buf[1024];
+	unsigned long with = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++)
+		for (unsigned flags = 0; flags < 4; flags++)
+			skel_variants_agree(tricky[i], strlen(tricky[i]), flags);
+	for (unsigned r = 0; r < 30000; r++) {
+		size_t w = 0, nf = rnd(r % 16 == 0 ? 200 : 30), an;
+		char sk[SQL_DIGEST_MAX];
+		uint64_t h;
+
+		for (size_t k = 0; k < nf; k++) {
+			static const char *const more[] = {" AS ", "as", "As\f", "AS\v", "1", "'s'", "`", "'", ":", "@"};
+			const char *f = rnd(8) ? frags[rnd(sizeof(frags) / sizeof(frags[0]))]
+					       : more[rnd(sizeof(more) / sizeof(more[0]))];
+			if (w + strlen(f) > sizeof(buf))
+				break;
+			memcpy(buf + w, f, strlen(f));
+			w += strlen(f);
+		}
+		with += sql_skeleton(buf, w, sk, sizeof(sk), &an, &h);
+		skel_variants_agree(buf, w, r & 3);
+	}
+	print_message("skeleton variants: %lu of 30000 inputs had a skeleton\n", with);
+	assert_true(with > 3000);
+}
+
 /* sql_digest_ex's second hash: what the digest text folds but tables may depend on. */
 static uint64_t
 folded_of(const char *sql, char *d, size_t dn)
@@ -472,6 +634,8 @@ main(void)
 		cmocka_unit_test(test_digest_bounded_output),
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_diff_digest),
+		cmocka_unit_test(test_skeleton_cases),
+		cmocka_unit_test(test_skeleton_variants),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

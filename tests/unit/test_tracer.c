@@ -606,6 +606,47 @@ test_route_memo_restores_text(void **state)
 	h_teardown(&h);
 }
 
+/* Shapes are kept by skeleton when the text has one, by digest when not (a comment):
+ * either way a statement gets its own text's digest, class and tables. */
+static void
+test_shapes_by_skeleton_and_digest(void **state)
+{
+	(void)state;
+	static const char *const q[] = {
+		"SELECT c FROM t1 WHERE id = 1", "SELECT c FROM t1 WHERE id = 2",
+		"SELECT c FROM t1 WHERE id = 'x'", "select c from t1 where id=3 /* no skeleton */",
+		"select c from t1 where id=4 /* no skeleton */", "SELECT c FROM t2 WHERE id = 5",
+		"DELETE FROM t1 WHERE id = 6", "SELECT c FROM t1 WHERE id = 7",
+	};
+	struct harness h;
+	struct script s = {0};
+
+	h_setup(&h, "02-rdonly-switched", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, "sourcekeyspace");
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		sc_cmd_bytes(&s, WIRE_COM_QUERY, q[i]);
+		if (strncmp(q[i], "DELETE", 6) == 0)
+			srv_ok(&s, 1, 0x0002);
+		else
+			srv_resultset(&s, false, 1, 1, 0x0002);
+	}
+	h_run(&h, &s);
+	for (unsigned i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		json_t *r = stmt_rec(&h, i);
+		bool t2 = i == 5, del = i == 6;
+		assert_string_equal(str(r, "sql", NULL), q[i]);
+		assert_string_equal(str(r, "digest", NULL), del ? "DELETE FROM t1 WHERE id = ?"
+						       : t2 ? "SELECT c FROM t2 WHERE id = ?"
+							    : "SELECT c FROM t1 WHERE id = ?");
+		assert_string_equal(str(r, "class", NULL), del ? "delete" : "select");
+		assert_string_equal(str(table0(r), "named", NULL), t2 ? "sourcekeyspace.t2" : "sourcekeyspace.t1");
+		assert_string_equal(str(table0(r), "role", NULL), del ? "write" : "read");
+	}
+	assert_true(stmts_metric(&h, "PRIMARY", "select", "sourcekeyspace") == 6);
+	sc_free(&s);
+	h_teardown(&h);
+}
+
 /* Statements of one shape share a classification; a keyword used as a table name is
  * upper-cased in the digest, so `data` and `DATA` (two tables) must not share one. */
 static void
@@ -655,6 +696,7 @@ main(void)
 		cmocka_unit_test(test_statement_shapes_keep_table_case),
 		cmocka_unit_test(test_route_memo),
 		cmocka_unit_test(test_route_memo_restores_text),
+		cmocka_unit_test(test_shapes_by_skeleton_and_digest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
