@@ -186,10 +186,17 @@ family_find(const struct metric_family *f, uint64_t h, const char *const *v)
 
 static struct metric_series *family_series(struct metric_family *f, const char *const *v);
 
+/* The family holds as many label sets as it may (the dropped-samples family never is). */
+static bool
+family_full(const struct metric_family *f)
+{
+	return f->nseries >= f->owner->max_series && f != f->owner->dropped;
+}
+
 static struct metric_series *
 family_insert(struct metric_family *f, uint64_t h, const char *const *v)
 {
-	if (f->nseries >= f->owner->max_series && f != f->owner->dropped) {
+	if (family_full(f)) {
 		const char *name[] = {f->name};
 		struct metric_series *d = family_series(f->owner->dropped, name); /* mu held */
 		if (d != NULL) {
@@ -235,28 +242,33 @@ family_insert(struct metric_family *f, uint64_t h, const char *const *v)
 	return s;
 }
 
-static struct metric_series *
-family_series(struct metric_family *f, const char *const *v)
+/* Label values v with NULL read as "", into vals; returns their hash. */
+static uint64_t
+labels_norm(const struct metric_family *f, const char *const *v, const char **vals)
 {
-	const char *vals[METRICS_MAX_LABELS];
-
 	for (unsigned i = 0; i < f->nlabels; i++) {
 		vals[i] = v[i] ? v[i] : "";
 	}
-	uint64_t h = labels_hash(f->nlabels, vals);
-	struct metric_series *s = family_find(f, h, vals);
-	return s ? s : family_insert(f, h, vals);
+	return labels_hash(f->nlabels, vals);
 }
 
 static struct metric_series *
 family_lookup(const struct metric_family *f, const char *const *v)
 {
 	const char *vals[METRICS_MAX_LABELS];
+	uint64_t h = labels_norm(f, v, vals);
 
-	for (unsigned i = 0; i < f->nlabels; i++) {
-		vals[i] = v[i] ? v[i] : "";
-	}
-	return family_find(f, labels_hash(f->nlabels, vals), vals);
+	return family_find(f, h, vals);
+}
+
+static struct metric_series *
+family_series(struct metric_family *f, const char *const *v)
+{
+	const char *vals[METRICS_MAX_LABELS];
+	uint64_t h = labels_norm(f, v, vals);
+	struct metric_series *s = family_find(f, h, vals);
+
+	return s ? s : family_insert(f, h, vals);
 }
 
 static void
@@ -290,11 +302,7 @@ metric_series(struct metric_family *f, const char *const *label_values)
 	}
 	pthread_mutex_lock(&f->owner->mu);
 	/* at the bound, an existing series only: the caller's metric_add counts the drop */
-	if (f->nseries < f->owner->max_series || f == f->owner->dropped) {
-		s = family_series(f, label_values);
-	} else {
-		s = family_lookup(f, label_values);
-	}
+	s = family_full(f) ? family_lookup(f, label_values) : family_series(f, label_values);
 	int at = s ? (int)(s - f->series) : -1;
 	pthread_mutex_unlock(&f->owner->mu);
 	return at;
