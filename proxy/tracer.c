@@ -57,7 +57,7 @@ struct route_memo {
 	const char *error;
 	struct route_table *tables;   /* owned, one block: the tables, their series, the text */
 	int *stmt_series;             /* m_stmts, max(ntables, 1) */
-	int *named_series;            /* m_named_other, ntables, for named_client */
+	int *named_series;            /* m_named_other, ntables, for named_client only */
 	char *text;
 	char *named_client;           /* owned */
 };
@@ -816,25 +816,19 @@ count_series(struct metric_family *f, int *series, const char *const *labels)
 	}
 }
 
-/* The memo's m_named_other series are this client's: they carry its host as a label. */
+/* The memo's m_named_other series carry a client host as a label: they are kept for the
+ * first host that runs the statement; other hosts look theirs up each time (NULL), so
+ * hosts taking turns on one shape cost no allocation per statement. */
 static int *
 memo_named_series(struct route_memo *m, const struct tracer_conn *c, unsigned i)
 {
 	if (m == NULL) {
 		return NULL;
 	}
-	if (m->named_client == NULL || strcmp(m->named_client, c->client_host) != 0) {
-		char *h = strdup(c->client_host);
-		if (h == NULL) {
-			return NULL;
-		}
-		free(m->named_client);
-		m->named_client = h;
-		for (unsigned k = 0; k < m->ntables; k++) {
-			m->named_series[k] = SERIES_UNKNOWN;
-		}
+	if (m->named_client == NULL && (m->named_client = strdup(c->client_host)) == NULL) {
+		return NULL;
 	}
-	return &m->named_series[i];
+	return strcmp(m->named_client, c->client_host) == 0 ? &m->named_series[i] : NULL;
 }
 
 /* Routing counters for one analysed statement, straight from its resolution (no JSON:
