@@ -51,7 +51,7 @@ struct runtime {
 	void *refresh_ctx;
 	struct metric_family *m_sessions, *m_sessions_active, *m_bytes, *m_gen, *m_age,
 		*m_mirror_stale, *m_mirror_fail, *m_mirror_fetch, *m_rules_rej, *m_trace,
-		*m_tracer, *m_uptime;
+		*m_tracer, *m_uptime, *m_analysis;
 };
 
 static void
@@ -59,6 +59,7 @@ runtime_register_metrics(struct runtime *rt)
 {
 	static const char *const dir_l[] = {"direction"};
 	static const char *const kind_l[] = {"kind"};
+	static const char *const result_l[] = {"result"};
 	static const char *const none[] = {NULL};
 	struct metrics *m = rt->metrics;
 
@@ -94,6 +95,10 @@ runtime_register_metrics(struct runtime *rt)
 				      "Statements traced, redirected, blocked, would_block, "
 				      "route_error",
 				      METRIC_COUNTER, 1, kind_l);
+	rt->m_analysis = metrics_family(m, "routetrace_analysis_cache_total",
+					"Statements whose classification came from the shape or "
+					"prepared-text cache (hit) or was lexed (miss)",
+					METRIC_COUNTER, 1, result_l);
 	rt->m_uptime = metrics_family(m, "routetrace_uptime_seconds", "Seconds since start",
 				      METRIC_GAUGE, 0, none);
 }
@@ -113,6 +118,8 @@ runtime_counts(struct runtime *rt, struct tracer_counts *sum)
 		sum->route_errors += c.route_errors;
 		sum->records += c.records;
 		sum->records_dropped += c.records_dropped;
+		sum->analysis_hits += c.analysis_hits;
+		sum->analysis_misses += c.analysis_misses;
 	}
 }
 
@@ -157,6 +164,9 @@ runtime_refresh(struct runtime *rt)
 		const char *l[] = {out[i].k};
 		metric_set(rt->m_tracer, l, (double)out[i].v);
 	}
+	const char *hit[] = {"hit"}, *miss[] = {"miss"};
+	metric_set(rt->m_analysis, hit, (double)tc.analysis_hits);
+	metric_set(rt->m_analysis, miss, (double)tc.analysis_misses);
 	if (rt->refresh != NULL) {
 		rt->refresh(rt->refresh_ctx, rt->metrics);
 	}

@@ -16,8 +16,10 @@
 
 #include "proxy/json_util.h"
 #include "proxy/metrics.h"
+#include "proxy/slot_index.h"
 #include "proxy/trace_sink.h"
 #include "router/classify.h"
+#include "router/hash.h"
 #include "router/resolve.h"
 #include "router/rules.h"
 #include "router/sql_digest.h"
@@ -27,8 +29,8 @@
 #define TRACER_MAX_SQL_PREPARES 256 /* SQL-level PREPARE names remembered per connection */
 #define TRACER_FRAG_SLOTS 256       /* statement shapes whose record text is kept */
 #define TRACER_TARGET_SLOTS 8       /* parsed session targets kept */
-#define TRACER_EXEC_SLOTS 256       /* prepared texts whose analysis is kept (sets of 2) */
-#define TRACER_SHAPE_SLOTS 256      /* statement shapes whose classification is kept (sets of 2) */
+#define TRACER_EXEC_SLOTS 256       /* prepared texts whose analysis is kept */
+#define TRACER_SHAPE_SLOTS 256      /* statement shapes whose classification is kept */
 #define TRACER_OUTCOME_MAX 128      /* OK results with counts below this are kept as text */
 
 /* A piece of a record's text: the members of a JSON object as jansson wrote them,
@@ -74,7 +76,6 @@ memo_clear(struct route_memo *m)
 
 /* The record members a statement shape always gets the same (see stmt_frag). */
 struct stmt_slot {
-	uint64_t key;                 /* 0 = empty */
 	uint64_t digest_hash;
 	uint64_t digest_folded;       /* what the digest folds (keyword case, AS literals) */
 	uint64_t rules_gen;
@@ -83,15 +84,12 @@ struct stmt_slot {
 	uint8_t tablet_type;
 	bool in_tx;
 	bool target_known;
-	uint64_t used;                /* when last hit (the tracer's lookup count) */
 	char target[VT_NAME_MAX];
 	struct jfrag *frag;
 };
 
 /* The classification and digest of one prepared statement's text (see conn_execute). */
 struct exec_slot {
-	uint64_t key;                 /* 0 = empty */
-	uint64_t used;
 	unsigned lex_flags;
 	size_t len;                   /* text[0..len): the text as prepared */
 	size_t start, slen;           /* the statement within it */
@@ -106,10 +104,8 @@ struct exec_slot {
 /* A statement shape: digest text + what the digest folds (sql_digest_ex) -> its
  * classification, packed (st_pack). */
 struct shape_slot {
-	uint64_t key;                 /* shape_key; 0 = empty */
 	uint64_t folded;
 	uint64_t digest_hash;
-	uint64_t used;                /* LRU stamp within its set */
 	unsigned lex_flags;
 	bool by_skel;                 /* keyed by the skeleton, else by the digest */
 	size_t skel_len;
@@ -158,13 +154,12 @@ struct tracer {
 		const char *name;
 		json_t *j;
 	} jconst[64];
-	struct stmt_slot *frags;             /* TRACER_FRAG_SLOTS statement fragments, in */
-	uint64_t frag_lookups;               /* sets of two (a workload alternating two shapes */
-	struct exec_slot *execs;             /* TRACER_EXEC_SLOTS, allocated on first use */
-	uint64_t exec_lookups;
-	struct shape_slot *shapes;           /* TRACER_SHAPE_SLOTS, allocated on first use */
-	uint64_t shape_lookups;
-	                                     /* of one slot would miss every time otherwise) */
+	struct stmt_slot *frags;             /* TRACER_FRAG_SLOTS statement fragments */
+	struct exec_slot *execs;             /* TRACER_EXEC_SLOTS */
+	struct shape_slot *shapes;           /* TRACER_SHAPE_SLOTS */
+	struct slot_index *frag_ix;          /* which slot holds which key; all six made */
+	struct slot_index *exec_ix;          /* on first use (cache_ready) */
+	struct slot_index *shape_ix;
 	struct jfrag *outcome[3][2][TRACER_OUTCOME_MAX]; /* verdict x rows/affected x count */
 };
 
@@ -218,6 +213,18 @@ struct tcmd {
 };
 
 static void jfrag_unref(struct jfrag *f);
+
+/* Allocates a cache's slots and their index on first use. */
+static bool
+cache_ready(void *slotsp, struct slot_index **ix, unsigned cap, size_t size)
+{
+	void **slots = slotsp;
+
+	if (*slots == NULL && (*slots = calloc(cap, size)) == NULL) {
+		return false;
+	}
+	return *ix != NULL || (*ix = slot_index_new(cap)) != NULL;
+}
 
 /* ---- setup ------------------------------------------------------------------------- */
 
@@ -298,6 +305,9 @@ tracer_free(struct tracer *t)
 		jfrag_unref(t->frags[i].frag);
 	}
 	free(t->frags);
+	slot_index_free(t->frag_ix);
+	slot_index_free(t->exec_ix);
+	slot_index_free(t->shape_ix);
 	for (size_t i = 0; i < sizeof(t->outcome) / sizeof(t->outcome[0][0][0]); i++) {
 		jfrag_unref((&t->outcome[0][0][0])[i]);
 	}
@@ -350,6 +360,8 @@ tracer_get_counts(const struct tracer *t, struct tracer_counts *out)
 	out->route_errors = __atomic_load_n(&t->counts.route_errors, __ATOMIC_RELAXED);
 	out->records = __atomic_load_n(&t->counts.records, __ATOMIC_RELAXED);
 	out->records_dropped = __atomic_load_n(&t->counts.records_dropped, __ATOMIC_RELAXED);
+	out->analysis_hits = __atomic_load_n(&t->counts.analysis_hits, __ATOMIC_RELAXED);
+	out->analysis_misses = __atomic_load_n(&t->counts.analysis_misses, __ATOMIC_RELAXED);
 }
 
 /* ---- writing records --------------------------------------------------------------- */
@@ -639,16 +651,6 @@ fnv_mix(uint64_t h, uint64_t v)
 	return (h ^ v) * 0x100000001b3ull;
 }
 
-/* FNV-1a of s[0..n) continued from h (the cache keys of this file). */
-static uint64_t
-fnv_bytes(uint64_t h, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h = fnv_mix(h, (unsigned char)s[i]);
-	}
-	return h;
-}
-
 /* The session target in force: its text parsed once while it stays in the cache (the
  * parse depends on the text and the default tablet type only).  A text too long for a
  * slot is parsed every time into the last slot, which is then not kept.  Every parse
@@ -658,7 +660,7 @@ conn_target(struct tracer_conn *c, const char *raw)
 {
 	struct tracer *t = c->t;
 	size_t n = strlen(raw);
-	uint64_t h = fnv_bytes(0xcbf29ce484222325ull, raw, n);
+	uint64_t h = hash_bytes(0, raw, n);
 	char err[128];
 
 	bool keep = n < VT_NAME_MAX;
@@ -985,36 +987,29 @@ stmt_frag(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tg
 				       (unsigned)x->target_known << 17);
 	bool cacheable = t->st.cls != SQL_CLASS_UNPARSED && strlen(digest) < SQL_DIGEST_MAX - 1;
 
-	for (const char *p = target; *p != 0; p++) {
-		key = fnv_mix(key, (unsigned char)*p);
-	}
-	key |= 1; /* never 0, the empty slot's key */
-	if (cacheable && t->frags == NULL) {
-		t->frags = calloc(TRACER_FRAG_SLOTS, sizeof(*t->frags));
-	}
-	struct stmt_slot *set = t->frags && cacheable ? &t->frags[(key % TRACER_FRAG_SLOTS) & ~1ull] : NULL;
-	t->frag_lookups++;
-	for (int w = 0; set != NULL && w < 2; w++) {
-		struct stmt_slot *sl = &set[w];
-		if (sl->key == key && sl->digest_hash == hash &&
+	key = hash_bytes(key, target, strlen(target));
+	cacheable = cacheable && strlen(target) < sizeof(t->frags->target) &&
+		    cache_ready(&t->frags, &t->frag_ix, TRACER_FRAG_SLOTS, sizeof(*t->frags));
+	for (int i = -1; cacheable && (i = slot_index_next(t->frag_ix, key, i)) >= 0;) {
+		struct stmt_slot *sl = &t->frags[i];
+		if (sl->digest_hash == hash &&
 		    sl->digest_folded == t->digest_folded && sl->rules_gen == gen &&
 		    sl->command == x->command && sl->cls == t->st.cls &&
 		    sl->tablet_type == tgt->tablet_type && sl->in_tx == x->in_tx &&
 		    sl->target_known == x->target_known && strcmp(sl->target, target) == 0) {
-			sl->used = t->frag_lookups;
+			slot_index_touch(t->frag_ix, i);
 			return jfrag_ref(sl->frag);
 		}
 	}
-	struct stmt_slot *sl = set == NULL ? NULL : set[0].used <= set[1].used ? &set[0] : &set[1];
 	struct jfrag *f = jfrag_of(stmt_shape_json(t, x, tgt, digest, hash));
-	if (sl != NULL && f != NULL && strlen(target) < sizeof(sl->target)) {
+	if (cacheable && f != NULL) {
+		struct stmt_slot *sl = &t->frags[slot_index_claim(t->frag_ix, key)];
 		jfrag_unref(sl->frag);
-		*sl = (struct stmt_slot){.key = key, .digest_hash = hash,
+		*sl = (struct stmt_slot){.digest_hash = hash,
 					 .digest_folded = t->digest_folded, .rules_gen = gen,
 					 .command = x->command, .cls = t->st.cls,
 					 .tablet_type = (uint8_t)tgt->tablet_type, .in_tx = x->in_tx,
-					 .target_known = x->target_known, .used = t->frag_lookups,
-					 .frag = jfrag_ref(f)};
+					 .target_known = x->target_known, .frag = jfrag_ref(f)};
 		memcpy(sl->target, target, strlen(target) + 1);
 	}
 	return f;
@@ -1565,17 +1560,17 @@ shape_cacheable(const struct tracer *t)
 }
 
 /* The slot key of the statement in hand: its skeleton's hash, or (no skeleton; digest
- * made) its digest hash.  Never 0. */
+ * made) its digest hash. */
 static uint64_t
 shape_key(const struct tracer *t)
 {
-	return (t->skel_ok ? t->skel_hash : t->digest_hash) | 1;
+	return t->skel_ok ? t->skel_hash : t->digest_hash;
 }
 
 static bool
-shape_is(const struct tracer *t, const struct shape_slot *e, uint64_t key, unsigned lex_flags)
+shape_is(const struct tracer *t, const struct shape_slot *e, unsigned lex_flags)
 {
-	if (e->key != key || e->lex_flags != lex_flags || e->by_skel != t->skel_ok)
+	if (e->lex_flags != lex_flags || e->by_skel != t->skel_ok)
 		return false;
 	if (t->skel_ok)
 		return e->skel_len == t->skel_len && memcmp(e->text, t->skel, t->skel_len) == 0;
@@ -1586,14 +1581,11 @@ static struct shape_slot *
 shape_find(struct tracer *t, unsigned lex_flags)
 {
 	uint64_t key = shape_key(t);
-	struct shape_slot *set = t->shapes ? &t->shapes[(key % TRACER_SHAPE_SLOTS) & ~1ull] : NULL;
 
-	t->shape_lookups++;
-	for (int w = 0; set != NULL && w < 2; w++) {
-		struct shape_slot *e = &set[w];
-		if (shape_is(t, e, key, lex_flags)) {
-			e->used = t->shape_lookups;
-			return e;
+	for (int i = -1; t->shape_ix != NULL && (i = slot_index_next(t->shape_ix, key, i)) >= 0;) {
+		if (shape_is(t, &t->shapes[i], lex_flags)) {
+			slot_index_touch(t->shape_ix, i);
+			return &t->shapes[i];
 		}
 	}
 	return NULL;
@@ -1602,18 +1594,13 @@ shape_find(struct tracer *t, unsigned lex_flags)
 static struct shape_slot *
 shape_keep(struct tracer *t, unsigned lex_flags)
 {
-	uint64_t key = shape_key(t);
 	size_t kl = t->skel_ok ? t->skel_len : 0, dl = strlen(t->digest);
 
-	if (t->shapes == NULL &&
-	    (t->shapes = calloc(TRACER_SHAPE_SLOTS, sizeof(*t->shapes))) == NULL) {
+	if (!cache_ready(&t->shapes, &t->shape_ix, TRACER_SHAPE_SLOTS, sizeof(*t->shapes))) {
 		return NULL;
 	}
-	struct shape_slot *set = &t->shapes[(key % TRACER_SHAPE_SLOTS) & ~1ull];
-	struct shape_slot *e = set[0].used <= set[1].used ? &set[0] : &set[1];
 	char *text = malloc(kl + dl + 1);
 	unsigned char *st = malloc(st_packed_size(&t->st));
-
 	if (text == NULL || st == NULL) {
 		free(text);
 		free(st);
@@ -1622,11 +1609,11 @@ shape_keep(struct tracer *t, unsigned lex_flags)
 	memcpy(text, t->skel, kl);
 	memcpy(text + kl, t->digest, dl + 1);
 	st_pack(&t->st, st);
+	struct shape_slot *e = &t->shapes[slot_index_claim(t->shape_ix, shape_key(t))];
 	free(e->text);
 	free(e->st);
 	memo_clear(&e->memo);
-	*e = (struct shape_slot){.key = key, .folded = t->digest_folded,
-				 .digest_hash = t->digest_hash, .used = t->shape_lookups,
+	*e = (struct shape_slot){.folded = t->digest_folded, .digest_hash = t->digest_hash,
 				 .lex_flags = lex_flags, .by_skel = t->skel_ok, .skel_len = kl,
 				 .text = text, .digest = text + kl, .st = st};
 	return e;
@@ -1651,10 +1638,12 @@ stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_
 		e = t->skel_ok ? NULL : shape_find(t, x->lex_flags);
 	}
 	if (e != NULL) {
+		count_inc(&t->counts.analysis_hits);
 		st_unpack(e->st, &t->st);
 		t->memo = &e->memo;
 		return;
 	}
+	count_inc(&t->counts.analysis_misses);
 	sql_classify(sql, n, x->lex_flags, &t->st);
 	e = shape_cacheable(t) ? shape_keep(t, x->lex_flags) : NULL;
 	t->memo = e ? &e->memo : NULL;
@@ -1663,20 +1652,16 @@ stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_
 static uint64_t
 exec_key(const char *text, size_t n, unsigned lex_flags)
 {
-	return fnv_bytes(0xcbf29ce484222325ull ^ lex_flags, text, n) | 1; /* never 0, the empty slot's key */
+	return hash_bytes(lex_flags, text, n);
 }
 
 static struct exec_slot *
 exec_find(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned lex_flags)
 {
-	struct exec_slot *set = t->execs ? &t->execs[(key % TRACER_EXEC_SLOTS) & ~1ull] : NULL;
-
-	t->exec_lookups++;
-	for (int w = 0; set != NULL && w < 2; w++) {
-		struct exec_slot *e = &set[w];
-		if (e->key == key && e->len == n && e->lex_flags == lex_flags &&
-		    memcmp(e->text, text, n) == 0) {
-			e->used = t->exec_lookups;
+	for (int i = -1; t->exec_ix != NULL && (i = slot_index_next(t->exec_ix, key, i)) >= 0;) {
+		struct exec_slot *e = &t->execs[i];
+		if (e->len == n && e->lex_flags == lex_flags && memcmp(e->text, text, n) == 0) {
+			slot_index_touch(t->exec_ix, i);
 			return e;
 		}
 	}
@@ -1688,15 +1673,13 @@ static void
 exec_keep(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned lex_flags,
 	  size_t start, size_t slen)
 {
-	if (t->execs == NULL && (t->execs = calloc(TRACER_EXEC_SLOTS, sizeof(*t->execs))) == NULL) {
+	size_t dl = strlen(t->digest);
+
+	if (!cache_ready(&t->execs, &t->exec_ix, TRACER_EXEC_SLOTS, sizeof(*t->execs))) {
 		return;
 	}
-	struct exec_slot *set = &t->execs[(key % TRACER_EXEC_SLOTS) & ~1ull];
-	struct exec_slot *e = set[0].used <= set[1].used ? &set[0] : &set[1];
-	size_t dl = strlen(t->digest);
 	char *tx = malloc(n + 1 + dl + 1);
 	unsigned char *st = malloc(st_packed_size(&t->st));
-
 	if (tx == NULL || st == NULL) {
 		free(tx);
 		free(st);
@@ -1706,12 +1689,12 @@ exec_keep(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned l
 	tx[n] = 0;
 	memcpy(tx + n + 1, t->digest, dl + 1);
 	st_pack(&t->st, st);
+	struct exec_slot *e = &t->execs[slot_index_claim(t->exec_ix, key)];
 	free(e->text);
 	free(e->st);
 	memo_clear(&e->memo);
-	*e = (struct exec_slot){.key = key, .used = t->exec_lookups, .lex_flags = lex_flags,
-				.len = n, .start = start, .slen = slen, .text = tx,
-				.digest = tx + n + 1, .digest_hash = t->digest_hash,
+	*e = (struct exec_slot){.lex_flags = lex_flags, .len = n, .start = start, .slen = slen,
+				.text = tx, .digest = tx + n + 1, .digest_hash = t->digest_hash,
 				.digest_folded = t->digest_folded, .st = st};
 }
 
@@ -1749,6 +1732,7 @@ conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_c
 	if (cmd == NULL) {
 		return NULL;
 	}
+	count_inc(&t->counts.analysis_hits);
 	st_unpack(e->st, &t->st);
 	memcpy(t->digest, e->digest, strlen(e->digest) + 1);
 	t->digest_hash = e->digest_hash;

@@ -92,6 +92,8 @@ struct tracer_counts {
 	uint64_t route_errors; /* statements vtgate would refuse to plan */
 	uint64_t records;      /* trace records handed to the sink */
 	uint64_t records_dropped; /* refused by a full sink queue */
+	uint64_t analysis_hits;   /* statements whose classification came from a cache (a */
+	uint64_t analysis_misses; /* shape or a prepared text), and those that were lexed */
 };
 void tracer_get_counts(const struct tracer *t, struct tracer_counts *out);
 

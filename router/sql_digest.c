@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "router/hash.h"
 #include "router/sql_lex.h"
 
 /* The digest's FNV-1a hash is folded in while the text is built, not in one loop at the
@@ -248,24 +249,6 @@ skel_quote_end(const char *sql, size_t n, size_t i, char q)
 	return 0;
 }
 
-/* A word-at-a-time hash of the skeleton (any good mix: it only picks a cache set, the
- * caller compares the bytes). */
-static uint64_t
-skel_hash(const char *s, size_t n)
-{
-	uint64_t h = FNV_OFFSET ^ n, w;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, s + i, 8);
-		h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-		h ^= h >> 29;
-	}
-	for (; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
-	return h ^ (h >> 32);
-}
-
 bool
 sql_skeleton(const char *sql, size_t n, char *out, size_t outlen, size_t *outn, uint64_t *hash)
 {
@@ -317,7 +300,7 @@ sql_skeleton(const char *sql, size_t n, char *out, size_t outlen, size_t *outn, 
 		i = j;
 	}
 	*outn = w;
-	*hash = skel_hash(out, w);
+	*hash = hash_bytes(0, out, w); /* picks a cache set: the caller compares the bytes */
 	return true;
 }
 

@@ -173,6 +173,10 @@ def lanes_test():
           m.get('routetrace_statements_by_outcome_total{kind="statements"}') == len(stmt_recs),
           "%s vs %d" % (m.get('routetrace_statements_by_outcome_total{kind="statements"}'),
                         len(stmt_recs)))
+    hits = m.get('routetrace_analysis_cache_total{result="hit"}') or 0
+    check("/metrics analysis cache: the one shape of the bursts lexed at most once per lane",
+          hits >= CLIENTS * 55 - WORKERS,
+          "%s hits, %s misses" % (hits, m.get('routetrace_analysis_cache_total{result="miss"}')))
     check("/metrics sessions_active counts every lane's sessions",
           m.get("routetrace_sessions_active") == CLIENTS, str(m.get("routetrace_sessions_active")))
 

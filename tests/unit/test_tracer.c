@@ -647,6 +647,61 @@ test_shapes_by_skeleton_and_digest(void **state)
 	h_teardown(&h);
 }
 
+/* Runs the statements sql[0..n) (a result set each), in scripts of at most 100. */
+static void
+run_queries(struct harness *h, char (*sql)[64], unsigned n)
+{
+	for (unsigned i = 0; i < n; i += 100) {
+		struct script s = {0};
+		for (unsigned j = i; j < n && j < i + 100; j++) {
+			sc_cmd_bytes(&s, WIRE_COM_QUERY, sql[j]);
+			srv_resultset(&s, false, 1, 1, 0x0002);
+		}
+		h_run(h, &s);
+		sc_free(&s);
+	}
+}
+
+/* The shape cache holds as many shapes as it has slots, whatever their hashes (its index
+ * is a hash table, not sets of two or four slots, which thrashed on a few dozen shapes
+ * whenever several fell into one set), and under a stream of one-off shapes it keeps the
+ * ones in use (CLOCK). */
+static void
+test_analysis_cache_holds_shapes(void **state)
+{
+	(void)state;
+	static char sql[600][64];
+	struct harness h;
+	struct script s = {0};
+	struct tracer_counts c;
+
+	h_setup(&h, "02-rdonly-switched", GUARD_BLOCK, true);
+	sc_handshake(&s, TCAPS, "sourcekeyspace");
+	h_run(&h, &s);
+	sc_free(&s);
+	for (unsigned pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < 200; i++) {
+			snprintf(sql[i], sizeof(sql[i]), "SELECT c FROM t%u WHERE id = %u", i, pass * 1000 + i);
+		}
+		run_queries(&h, sql, 200);
+		tracer_get_counts(h.t, &c);
+		assert_int_equal(c.analysis_misses, 200);
+		assert_int_equal(c.analysis_hits, pass * 200);
+	}
+	/* 300 one-off shapes, each followed by one of 20 shapes in turn. */
+	for (unsigned i = 0; i < 300; i++) {
+		snprintf(sql[2 * i], sizeof(sql[0]), "DELETE FROM u%u WHERE id = %u", i, i);
+		snprintf(sql[2 * i + 1], sizeof(sql[0]), "UPDATE h%u SET c = %u WHERE id = 1", i % 20, i);
+	}
+	run_queries(&h, sql, 600);
+	tracer_get_counts(h.t, &c);
+	assert_int_equal(c.analysis_misses, 200 + 300 + 20);
+	assert_int_equal(c.analysis_hits, 200 + 280);
+	json_t *r = stmt_rec(&h, 999); /* the last: 400 before these 600 */
+	assert_string_equal(str(r, "digest", NULL), "UPDATE h19 SET c = ? WHERE id = ?");
+	h_teardown(&h);
+}
+
 /* Statements of one shape share a classification; a keyword used as a table name is
  * upper-cased in the digest, so `data` and `DATA` (two tables) must not share one. */
 static void
@@ -697,6 +752,7 @@ main(void)
 		cmocka_unit_test(test_route_memo),
 		cmocka_unit_test(test_route_memo_restores_text),
 		cmocka_unit_test(test_shapes_by_skeleton_and_digest),
+		cmocka_unit_test(test_analysis_cache_holds_shapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
