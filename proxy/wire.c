@@ -106,9 +106,8 @@ struct wire_conv {
 	uint8_t hunt[4 + HUNT_LOOK];
 	size_t hunt_have;
 	char user[NAME_LEN];
-	char login_db[TARGET_MAX];
+	char *login_db;      /* HandshakeResponse41's database until the auth ends (owned) */
 	char target[TARGET_MAX];
-	char prev_target[TARGET_MAX];
 	char err[160];
 };
 
@@ -214,17 +213,17 @@ fail(struct wire_conv *c, const char *fmt, unsigned v)
 static void
 target_set(struct wire_conv *c, const char *t, size_t n)
 {
-	char nt[TARGET_MAX];
+	char nt[TARGET_MAX], prev[TARGET_MAX]; /* the event's strings live for its callback */
 	struct wire_event ev = {.type = WIRE_EV_TARGET};
 
 	copy_str(nt, sizeof(nt), t, n);
 	if (c->target_known && strcmp(nt, c->target) == 0)
 		return;
-	memcpy(c->prev_target, c->target, sizeof(c->prev_target));
+	memcpy(prev, c->target, sizeof(prev));
 	memcpy(c->target, nt, sizeof(c->target));
 	c->target_known = true;
 	ev.u.target.target = c->target;
-	ev.u.target.previous = c->prev_target;
+	ev.u.target.previous = prev;
 	emit(c, &ev);
 }
 
@@ -1054,10 +1053,13 @@ login(struct wire_conv *c, const struct framer *f)
 	copy_str(c->user, sizeof(c->user), us, ul);
 	if (!login_fields(c, p, n, off, &w, &ev.u.login))
 		anomaly(c, "malformed HandshakeResponse41 fields");
-	c->login_db[0] = '\0';
-	if (ev.u.login.db)
-		copy_str(c->login_db, sizeof(c->login_db), ev.u.login.db,
-			 strlen(ev.u.login.db));
+	free(c->login_db);
+	c->login_db = NULL;
+	if (ev.u.login.db && ev.u.login.db[0] && (c->login_db = strdup(ev.u.login.db)) == NULL) {
+		fail(c, "out of memory holding the login database (%u bytes)", (unsigned)strlen(ev.u.login.db));
+		free(scratch);
+		return;
+	}
 	emit(c, &ev);
 	free(scratch);
 	c->stop = true;
@@ -1077,7 +1079,9 @@ auth_msg(struct wire_conv *c, const struct framer *f)
 		ev.u.result.status = c->status;
 		c->phase = PH_COMMAND;
 		emit(c, &ev);
-		target_set(c, c->login_db, strlen(c->login_db));
+		target_set(c, c->login_db ? c->login_db : "", c->login_db ? strlen(c->login_db) : 0);
+		free(c->login_db);
+		c->login_db = NULL;
 	} else if (b == 0xFF) {
 		ev.type = WIRE_EV_AUTH_ERR;
 		if (f->have >= 3) {
@@ -1827,6 +1831,7 @@ wire_conv_free(struct wire_conv *c)
 		pend_free(c, e);
 	}
 	stmt_clear(c);
+	free(c->login_db);
 	free(c->spare);
 	free(c->fr[0].buf);
 	free(c->fr[1].buf);
