@@ -38,7 +38,7 @@ FUZZ_SECONDS ?= 60
 # of the fuzz library at every `make test`.
 .SECONDARY:
 
-.PHONY: all deps bench-deps test check unit integ sanitize demo bench fuzz fuzz-smoke clean lint FORCE
+.PHONY: all deps bench-deps test check unit integ sanitize tsan demo bench fuzz fuzz-smoke clean lint FORCE
 
 all: $(BUILD)/routetrace $(TOOL_BINS)
 
@@ -76,11 +76,13 @@ bench-deps:
 
 # --- tests -------------------------------------------------------------------
 # `make test`: packages, then the suite on a normal build, then the unit tests and
-# the integration suite again under ASan/UBSan (a separate build tree).
+# the integration suite again under ASan/UBSan, and the unit tests under TSan (the
+# lanes' shared parts: metrics, trace sink, job queues), each in a build tree of its own.
 test: deps
 	@rm -f build/.results
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory sanitize
+	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@scripts/test-summary
 
@@ -96,6 +98,9 @@ integ: all
 
 sanitize:
 	@$(MAKE) --no-print-directory CC=clang SANITIZE=address,undefined BUILD=build/asan check
+
+tsan:
+	@$(MAKE) --no-print-directory CC=clang SANITIZE=thread BUILD=build/tsan unit
 
 # libFuzzer (clang): the library is compiled once with coverage + ASan/UBSan, then each
 # target links against it; `make fuzz` runs every target on its corpus for FUZZ_SECONDS.

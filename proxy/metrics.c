@@ -15,6 +15,7 @@
 #include "proxy/json_util.h"
 
 #define METRICS_MAX_FAMILIES 64
+#define COUNT_CHUNK 256 /* metric_add_at's counters are allocated this many at a time */
 
 struct metric_series {
 	char **values;       /* nlabels copies */
@@ -33,10 +34,14 @@ struct metric_family {
 	unsigned nseries, cap;
 	unsigned *index;             /* open addressing: series position + 1, 0 = empty */
 	unsigned index_cap;          /* power of two, > 2 * nseries */
+	uint64_t **counts;           /* metric_add_at's counters, by series position, in */
+	unsigned ncount_chunks;      /* chunks that never move: added to without the mutex */
 };
 
 /* One mutex for the registry: the loop lanes' tracers count into the same families.
- * Held for a hash lookup and an add, so it is rarely contended. */
+ * Held for a hash lookup and an add, so it is rarely contended; the per-statement counts
+ * (metric_add_at, by a series handle) take no lock at all: an atomic add into a counter
+ * that a series keeps from its creation (series are never removed). */
 struct metrics {
 	pthread_mutex_t mu;
 	struct metric_family fam[METRICS_MAX_FAMILIES];
@@ -107,6 +112,10 @@ metrics_free(struct metrics *m)
 		}
 		free(fam->series);
 		free(fam->index);
+		for (unsigned c = 0; c < fam->ncount_chunks; c++) {
+			free(fam->counts[c]);
+		}
+		free(fam->counts);
 	}
 	pthread_mutex_destroy(&m->mu);
 	free(m);
@@ -193,6 +202,38 @@ family_full(const struct metric_family *f)
 	return f->nseries >= f->owner->max_series && f != f->owner->dropped;
 }
 
+/* Makes sure series position pos has its counter. */
+static bool
+family_counter(struct metric_family *f, unsigned pos)
+{
+	unsigned c = pos / COUNT_CHUNK;
+
+	if (f->counts == NULL) {
+		/* enough chunks for the bound (the dropped family holds one per family) */
+		unsigned max = f->owner->max_series > METRICS_MAX_FAMILIES ? f->owner->max_series
+									  : METRICS_MAX_FAMILIES;
+		f->ncount_chunks = (max + COUNT_CHUNK - 1) / COUNT_CHUNK;
+		if ((f->counts = calloc(f->ncount_chunks, sizeof(*f->counts))) == NULL) {
+			f->ncount_chunks = 0;
+			return false;
+		}
+	}
+	if (c >= f->ncount_chunks) {
+		return false;
+	}
+	return f->counts[c] != NULL ||
+	       (f->counts[c] = calloc(COUNT_CHUNK, sizeof(*f->counts[c]))) != NULL;
+}
+
+/* A series' value: what metric_add / metric_set left, plus what metric_add_at counted. */
+static double
+series_value(const struct metric_family *f, unsigned pos)
+{
+	uint64_t n = __atomic_load_n(&f->counts[pos / COUNT_CHUNK][pos % COUNT_CHUNK],
+				     __ATOMIC_RELAXED);
+	return f->series[pos].value + (double)n;
+}
+
 static struct metric_series *
 family_insert(struct metric_family *f, uint64_t h, const char *const *v)
 {
@@ -217,6 +258,9 @@ family_insert(struct metric_family *f, uint64_t h, const char *const *v)
 	    !family_reindex(f, f->index_cap ? f->index_cap * 2 : 16)) {
 		return NULL;
 	}
+	if (!family_counter(f, f->nseries)) {
+		return NULL;
+	}
 	struct metric_series *s = &f->series[f->nseries];
 	s->values = calloc(f->nlabels ? f->nlabels : 1, sizeof(char *));
 	if (s->values == NULL) {
@@ -238,7 +282,9 @@ family_insert(struct metric_family *f, uint64_t h, const char *const *v)
 	while (f->index[i] != 0) {
 		i = (i + 1) & (f->index_cap - 1);
 	}
-	f->index[i] = ++f->nseries;
+	f->index[i] = f->nseries + 1;
+	/* published after its counter exists: metric_add_at reads nseries without the mutex */
+	__atomic_store_n(&f->nseries, f->nseries + 1, __ATOMIC_RELEASE);
 	return s;
 }
 
@@ -314,11 +360,10 @@ metric_add_at(struct metric_family *f, int series, uint64_t delta)
 	if (f == NULL || series < 0) {
 		return;
 	}
-	pthread_mutex_lock(&f->owner->mu);
-	if ((unsigned)series < f->nseries) {
-		f->series[series].value += (double)delta;
+	if ((unsigned)series < __atomic_load_n(&f->nseries, __ATOMIC_ACQUIRE)) {
+		__atomic_fetch_add(&f->counts[series / COUNT_CHUNK][series % COUNT_CHUNK], delta,
+				   __ATOMIC_RELAXED);
 	}
-	pthread_mutex_unlock(&f->owner->mu);
 }
 
 void
@@ -335,7 +380,7 @@ metric_get(const struct metric_family *f, const char *const *label_values)
 	}
 	pthread_mutex_lock(&f->owner->mu);
 	const struct metric_series *s = family_lookup(f, label_values);
-	double v = s ? s->value : 0;
+	double v = s ? series_value(f, (unsigned)(s - f->series)) : 0;
 	pthread_mutex_unlock(&f->owner->mu);
 	return v;
 }
@@ -355,7 +400,7 @@ metrics_render_prom(const struct metrics *m, struct evbuffer *out)
 				labels[l][0] = fam->labels[l];
 				labels[l][1] = fam->series[s].values[l];
 			}
-			prom_sample(out, fam->name, labels, fam->nlabels, fam->series[s].value);
+			prom_sample(out, fam->name, labels, fam->nlabels, series_value(fam, s));
 		}
 	}
 	pthread_mutex_unlock((pthread_mutex_t *)&m->mu);
@@ -378,7 +423,7 @@ metrics_render_json(const struct metrics *m, struct evbuffer *out)
 						    json_string_lossy(v, strlen(v)));
 			}
 			json_array_append_new(arr, json_pack("{s:o,s:f}", "labels", labels, "value",
-							     fam->series[s].value));
+							     series_value(fam, s)));
 		}
 		json_object_set_new(root, fam->name, arr);
 	}

@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +152,64 @@ test_json_string_lossy(void **state)
 	json_decref(j);
 }
 
+/* Lanes count into handles without the registry mutex while another thread adds label
+ * sets (growing the family's arrays) and renders: no count is lost. */
+struct counting {
+	struct metric_family *f;
+	int series[4];
+};
+
+static void *
+count_thread(void *arg)
+{
+	struct counting *c = arg;
+
+	for (int i = 0; i < 200000; i++) {
+		metric_add_at(c->f, c->series[i % 4], 1);
+	}
+	return NULL;
+}
+
+static void
+test_handles_count_without_lock(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"k"};
+	struct metrics *m = metrics_new(5000);
+	struct counting c = {.f = metrics_family(m, "c_total", "help", METRIC_COUNTER, 1, names)};
+	pthread_t th[3];
+	char v[32];
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(v, sizeof(v), "hot%d", i);
+		const char *l[] = {v};
+		c.series[i] = metric_series(c.f, l);
+		assert_true(c.series[i] >= 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_create(&th[i], NULL, count_thread, &c), 0);
+	}
+	for (int i = 0; i < 3000; i++) { /* past several counter chunks and reallocations */
+		snprintf(v, sizeof(v), "cold%d", i);
+		const char *l[] = {v};
+		metric_add(c.f, l, 1);
+		if (i % 500 == 0) {
+			free(render(m, i % 1000 == 0));
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+	}
+	for (int i = 0; i < 4; i++) {
+		snprintf(v, sizeof(v), "hot%d", i);
+		const char *l[] = {v};
+		assert_true(metric_get(c.f, l) == 3 * 200000 / 4);
+	}
+	const char *cold[] = {"cold2999"};
+	assert_true(metric_get(c.f, cold) == 1);
+	metrics_free(m);
+}
+
 int
 main(void)
 {
@@ -159,6 +219,7 @@ main(void)
 		cmocka_unit_test(test_series_handle),
 		cmocka_unit_test(test_json_output_is_valid_with_binary_labels),
 		cmocka_unit_test(test_json_string_lossy),
+		cmocka_unit_test(test_handles_count_without_lock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
