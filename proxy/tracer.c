@@ -95,6 +95,7 @@ struct exec_slot {
 	size_t start, slen;           /* the statement within it */
 	char *text;                   /* owned: text, then the digest after its NUL */
 	const char *digest;
+	size_t digest_len;
 	uint64_t digest_hash;
 	uint64_t digest_folded;
 	unsigned char *st;            /* owned: the sql_stmt's used bytes (see st_pack) */
@@ -111,6 +112,7 @@ struct shape_slot {
 	size_t skel_len;
 	char *text;                   /* owned: the skeleton (skel_len bytes), then the digest */
 	const char *digest;           /* in text, NUL-terminated */
+	size_t digest_len;
 	unsigned char *st;            /* owned */
 	struct route_memo memo;
 };
@@ -1615,7 +1617,7 @@ shape_keep(struct tracer *t, unsigned lex_flags)
 	memo_clear(&e->memo);
 	*e = (struct shape_slot){.folded = t->digest_folded, .digest_hash = t->digest_hash,
 				 .lex_flags = lex_flags, .by_skel = t->skel_ok, .skel_len = kl,
-				 .text = text, .digest = text + kl, .st = st};
+				 .text = text, .digest = text + kl, .digest_len = dl, .st = st};
 	return e;
 }
 
@@ -1629,7 +1631,7 @@ stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_
 
 	t->skel_ok = sql_skeleton(sql, n, t->skel, sizeof(t->skel), &t->skel_len, &t->skel_hash);
 	if (t->skel_ok && (e = shape_find(t, x->lex_flags)) != NULL) {
-		memcpy(t->digest, e->digest, strlen(e->digest) + 1);
+		memcpy(t->digest, e->digest, e->digest_len + 1);
 		t->digest_hash = e->digest_hash;
 		t->digest_folded = e->folded;
 	} else {
@@ -1694,7 +1696,8 @@ exec_keep(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned l
 	free(e->st);
 	memo_clear(&e->memo);
 	*e = (struct exec_slot){.lex_flags = lex_flags, .len = n, .start = start, .slen = slen,
-				.text = tx, .digest = tx + n + 1, .digest_hash = t->digest_hash,
+				.text = tx, .digest = tx + n + 1, .digest_len = dl,
+				.digest_hash = t->digest_hash,
 				.digest_folded = t->digest_folded, .st = st};
 }
 
@@ -1734,7 +1737,7 @@ conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_c
 	}
 	count_inc(&t->counts.analysis_hits);
 	st_unpack(e->st, &t->st);
-	memcpy(t->digest, e->digest, strlen(e->digest) + 1);
+	memcpy(t->digest, e->digest, e->digest_len + 1);
 	t->digest_hash = e->digest_hash;
 	t->digest_folded = e->digest_folded;
 	t->memo = &e->memo;
