@@ -57,6 +57,8 @@ struct session {
 	char tag[112];               /* log prefix */
 	struct bufferevent *cli;     /* client socket */
 	struct bufferevent *up;      /* upstream socket */
+	int cli_fd, up_fd;           /* their descriptors (-1: none), read without the
+	                                bufferevent's lock on every recv and send */
 	struct event *cli_rd, *up_rd; /* their read events (see "reading") */
 	struct wire_conv *conv;
 	struct event *timer;         /* connect / handshake / idle / linger */
@@ -378,13 +380,19 @@ sock_send(int fd, struct evbuffer *src, size_t n)
  * costs no epoll_ctl to arm and disarm dst's write event.  What the socket does not
  * take (EAGAIN, a connect in progress, an error the bufferevent will report) is queued
  * as usual, after the bytes written, so order is kept. */
+static int
+side_fd(const struct session *s, const struct bufferevent *bev)
+{
+	return bev == s->cli ? s->cli_fd : s->up_fd;
+}
+
 static void
-relay_bytes(struct bufferevent *dst, struct evbuffer *src, size_t n)
+relay_bytes(struct session *s, struct bufferevent *dst, struct evbuffer *src, size_t n)
 {
 	struct evbuffer *out = bufferevent_get_output(dst);
 
 	if (evbuffer_get_length(out) == 0) {
-		ssize_t w = sock_send((int)bufferevent_getfd(dst), src, n);
+		ssize_t w = sock_send(side_fd(s, dst), src, n);
 		if (w > 0) {
 			evbuffer_drain(src, (size_t)w);
 			n -= (size_t)w;
@@ -412,7 +420,7 @@ c2s_move(struct session *s, size_t n, bool forward)
 	s->c2s_bytes += n;
 	struct session_env *env = s->env;
 	if (env->c2s_stage == NULL && (env->c2s_stage = evbuffer_new()) == NULL)
-		relay_bytes(s->up, in, n); /* no stage: write now, order is the same */
+		relay_bytes(s, s->up, in, n); /* no stage: write now, order is the same */
 	else
 		evbuffer_remove_buffer(in, env->c2s_stage, n);
 }
@@ -426,7 +434,7 @@ c2s_flush(struct session *s)
 	if (n == 0)
 		return;
 	if (s->up != NULL)
-		relay_bytes(s->up, stage, n); /* leaves the stage empty (the rest is queued) */
+		relay_bytes(s, s->up, stage, n); /* leaves the stage empty (the rest is queued) */
 	else
 		evbuffer_drain(stage, n); /* no upstream any more: never another session's */
 }
@@ -656,7 +664,7 @@ s2c_move(struct session *s, size_t n)
 {
 	if (n == 0)
 		return;
-	relay_bytes(s->cli, bufferevent_get_input(s->up), n);
+	relay_bytes(s, s->cli, bufferevent_get_input(s->up), n);
 	s->s2c_bytes += n;
 }
 
@@ -738,7 +746,7 @@ s2c_relay_mem(struct session *s, const uint8_t *p, size_t n)
 
 	s->s2c_bytes += n;
 	if (n > 0 && evbuffer_get_length(out) == 0) {
-		ssize_t w = send((int)bufferevent_getfd(s->cli), p, n, MSG_NOSIGNAL);
+		ssize_t w = send(s->cli_fd, p, n, MSG_NOSIGNAL);
 		if (w > 0) {
 			p += w;
 			n -= (size_t)w;
@@ -820,7 +828,7 @@ read_into_input(struct session *s, struct bufferevent *bev, bool cli, int *err)
 	/* A socket bufferevent keeps its input's end frozen outside its own reads. */
 	evbuffer_unfreeze(in, 0);
 	if (cli && !s->cli_bulk) {
-		n = recv((int)bufferevent_getfd(bev), read_scratch, sizeof(read_scratch), 0);
+		n = recv(side_fd(s, bev), read_scratch, sizeof(read_scratch), 0);
 		*err = errno;
 		if (n > 0 && evbuffer_add(in, read_scratch, (size_t)n) != 0) {
 			n = -1;
@@ -828,7 +836,7 @@ read_into_input(struct session *s, struct bufferevent *bev, bool cli, int *err)
 		}
 	} else if ((nv = evbuffer_reserve_space(in, READ_MAX, v, 2)) > 0) {
 		/* evbuffer_iovec has struct iovec's layout (libevent documents it for Unix) */
-		n = sock_recv((int)bufferevent_getfd(bev), v, nv);
+		n = sock_recv(side_fd(s, bev), v, nv);
 		*err = errno;
 		if (n > 0) {
 			size_t left = (size_t)n;
@@ -855,7 +863,7 @@ side_readable(struct session *s, struct bufferevent *bev, bool cli)
 	int err;
 
 	if (!cli && s2c_direct_ok(s)) {
-		n = recv((int)bufferevent_getfd(bev), read_scratch, sizeof(read_scratch), 0);
+		n = recv(side_fd(s, bev), read_scratch, sizeof(read_scratch), 0);
 		err = errno;
 		if (n > 0) {
 			s->t_last_ms = clock_mono_ms();
@@ -929,6 +937,7 @@ side_free(struct session *s, bool cli)
 	if (*bev != NULL) {
 		bufferevent_free(*bev);
 		*bev = NULL;
+		*(cli ? &s->cli_fd : &s->up_fd) = -1;
 	}
 }
 
@@ -1266,7 +1275,9 @@ start_upstream(struct session *s)
 	bufferevent_setcb(s->up, NULL, write_cb, up_event_cb, s);
 	bufferevent_enable(s->up, EV_WRITE); /* reading starts once connected */
 	arm_timer(s);
-	if (bufferevent_socket_connect(s->up, (struct sockaddr *)&ua->sa, (int)ua->salen) != 0) {
+	int rc = bufferevent_socket_connect(s->up, (struct sockaddr *)&ua->sa, (int)ua->salen);
+	s->up_fd = (int)bufferevent_getfd(s->up); /* the socket connect made */
+	if (rc != 0) {
 		/* Immediate failure (e.g. ENOENT on a unix path): the event callback is not
 		 * called for it by every libevent version, so report here. */
 		connect_failed(s, BEV_EVENT_ERROR);
@@ -1295,6 +1306,8 @@ session_alloc(struct session_env *env, struct cfg *cfg, int fd, const struct soc
 	s->conv = wire_conv_new(on_wire_event, on_wire_free_user, s, &lim);
 	s->timer = evtimer_new(env->base, timer_cb, s);
 	s->cli = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->cli_fd = fd;
+	s->up_fd = -1;
 	if (s->conv == NULL || s->timer == NULL || s->cli == NULL) {
 		if (s->cli == NULL)
 			close(fd);
