@@ -15,7 +15,8 @@
 #include "proxy/json_util.h"
 
 #define METRICS_MAX_FAMILIES 64
-#define COUNT_CHUNK 256 /* metric_add_at's counters are allocated this many at a time */
+#define COUNT_CHUNK 64   /* metric_add_at's counters are allocated this many series at a time */
+#define COUNT_SHARDS 16  /* ... each series with a counter per shard; a thread counts into its own */
 
 struct metric_series {
 	char **values;       /* nlabels copies */
@@ -34,14 +35,17 @@ struct metric_family {
 	unsigned nseries, cap;
 	unsigned *index;             /* open addressing: series position + 1, 0 = empty */
 	unsigned index_cap;          /* power of two, > 2 * nseries */
-	uint64_t **counts;           /* metric_add_at's counters, by series position, in */
-	unsigned ncount_chunks;      /* chunks that never move: added to without the mutex */
+	uint64_t **counts;           /* metric_add_at's counters: chunks (by series position */
+	unsigned ncount_chunks;      /* / COUNT_CHUNK) of COUNT_SHARDS x COUNT_CHUNK counters,
+	                                made by metric_series, never moved, added to without
+	                                the mutex */
 };
 
 /* One mutex for the registry: the loop lanes' tracers count into the same families.
- * Held for a hash lookup and an add, so it is rarely contended; the per-statement counts
- * (metric_add_at, by a series handle) take no lock at all: an atomic add into a counter
- * that a series keeps from its creation (series are never removed). */
+ * Held for a hash lookup and an add, so it is rarely contended.  The per-statement counts
+ * (metric_add_at, by a series handle) take no lock and share no cache line between
+ * threads: each thread adds into its own shard of the series' counter (a shard's
+ * counters are contiguous), and a reader sums the shards.  Series are never removed. */
 struct metrics {
 	pthread_mutex_t mu;
 	struct metric_family fam[METRICS_MAX_FAMILIES];
@@ -202,7 +206,22 @@ family_full(const struct metric_family *f)
 	return f->nseries >= f->owner->max_series && f != f->owner->dropped;
 }
 
-/* Makes sure series position pos has its counter. */
+/* This thread's shard: threads take them in turn (the loop lanes get one each, up to
+ * COUNT_SHARDS lanes). */
+static unsigned
+count_shard(void)
+{
+	static unsigned next;
+	static _Thread_local unsigned mine = COUNT_SHARDS;
+
+	if (mine == COUNT_SHARDS) {
+		mine = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % COUNT_SHARDS;
+	}
+	return mine;
+}
+
+/* Makes sure series position pos has its counters (mu held).  Published with release
+ * stores: metric_add_at reads the pointers without the mutex. */
 static bool
 family_counter(struct metric_family *f, unsigned pos)
 {
@@ -212,25 +231,37 @@ family_counter(struct metric_family *f, unsigned pos)
 		/* enough chunks for the bound (the dropped family holds one per family) */
 		unsigned max = f->owner->max_series > METRICS_MAX_FAMILIES ? f->owner->max_series
 									  : METRICS_MAX_FAMILIES;
-		f->ncount_chunks = (max + COUNT_CHUNK - 1) / COUNT_CHUNK;
-		if ((f->counts = calloc(f->ncount_chunks, sizeof(*f->counts))) == NULL) {
-			f->ncount_chunks = 0;
+		unsigned n = (max + COUNT_CHUNK - 1) / COUNT_CHUNK;
+		uint64_t **arr = calloc(n, sizeof(*arr));
+		if (arr == NULL) {
 			return false;
 		}
+		f->ncount_chunks = n;
+		__atomic_store_n(&f->counts, arr, __ATOMIC_RELEASE);
 	}
 	if (c >= f->ncount_chunks) {
 		return false;
 	}
-	return f->counts[c] != NULL ||
-	       (f->counts[c] = calloc(COUNT_CHUNK, sizeof(*f->counts[c]))) != NULL;
+	if (f->counts[c] == NULL) {
+		uint64_t *chunk = calloc((size_t)COUNT_SHARDS * COUNT_CHUNK, sizeof(*chunk));
+		if (chunk == NULL) {
+			return false;
+		}
+		__atomic_store_n(&f->counts[c], chunk, __ATOMIC_RELEASE);
+	}
+	return true;
 }
 
 /* A series' value: what metric_add / metric_set left, plus what metric_add_at counted. */
 static double
 series_value(const struct metric_family *f, unsigned pos)
 {
-	uint64_t n = __atomic_load_n(&f->counts[pos / COUNT_CHUNK][pos % COUNT_CHUNK],
-				     __ATOMIC_RELAXED);
+	const uint64_t *chunk = f->counts != NULL ? f->counts[pos / COUNT_CHUNK] : NULL;
+	uint64_t n = 0;
+
+	for (unsigned sh = 0; chunk != NULL && sh < COUNT_SHARDS; sh++) {
+		n += __atomic_load_n(&chunk[sh * COUNT_CHUNK + pos % COUNT_CHUNK], __ATOMIC_RELAXED);
+	}
 	return f->series[pos].value + (double)n;
 }
 
@@ -258,9 +289,6 @@ family_insert(struct metric_family *f, uint64_t h, const char *const *v)
 	    !family_reindex(f, f->index_cap ? f->index_cap * 2 : 16)) {
 		return NULL;
 	}
-	if (!family_counter(f, f->nseries)) {
-		return NULL;
-	}
 	struct metric_series *s = &f->series[f->nseries];
 	s->values = calloc(f->nlabels ? f->nlabels : 1, sizeof(char *));
 	if (s->values == NULL) {
@@ -282,9 +310,7 @@ family_insert(struct metric_family *f, uint64_t h, const char *const *v)
 	while (f->index[i] != 0) {
 		i = (i + 1) & (f->index_cap - 1);
 	}
-	f->index[i] = f->nseries + 1;
-	/* published after its counter exists: metric_add_at reads nseries without the mutex */
-	__atomic_store_n(&f->nseries, f->nseries + 1, __ATOMIC_RELEASE);
+	f->index[i] = ++f->nseries;
 	return s;
 }
 
@@ -349,7 +375,7 @@ metric_series(struct metric_family *f, const char *const *label_values)
 	pthread_mutex_lock(&f->owner->mu);
 	/* at the bound, an existing series only: the caller's metric_add counts the drop */
 	s = family_full(f) ? family_lookup(f, label_values) : family_series(f, label_values);
-	int at = s ? (int)(s - f->series) : -1;
+	int at = s && family_counter(f, (unsigned)(s - f->series)) ? (int)(s - f->series) : -1;
 	pthread_mutex_unlock(&f->owner->mu);
 	return at;
 }
@@ -360,8 +386,13 @@ metric_add_at(struct metric_family *f, int series, uint64_t delta)
 	if (f == NULL || series < 0) {
 		return;
 	}
-	if ((unsigned)series < __atomic_load_n(&f->nseries, __ATOMIC_ACQUIRE)) {
-		__atomic_fetch_add(&f->counts[series / COUNT_CHUNK][series % COUNT_CHUNK], delta,
+	uint64_t **arr = __atomic_load_n(&f->counts, __ATOMIC_ACQUIRE);
+	if (arr == NULL || (unsigned)series >= f->ncount_chunks * COUNT_CHUNK) {
+		return; /* not a handle metric_series gave */
+	}
+	uint64_t *chunk = __atomic_load_n(&arr[series / COUNT_CHUNK], __ATOMIC_ACQUIRE);
+	if (chunk != NULL) {
+		__atomic_fetch_add(&chunk[count_shard() * COUNT_CHUNK + series % COUNT_CHUNK], delta,
 				   __ATOMIC_RELAXED);
 	}
 }

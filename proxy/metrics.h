@@ -37,7 +37,8 @@ void metric_set(struct metric_family *f, const char *const *label_values, double
  * never removed).  -1 when f is NULL or at its bound (use metric_add then, which counts
  * the sample as dropped). */
 int metric_series(struct metric_family *f, const char *const *label_values);
-/* Counts into a handle's series: one atomic add, no lock (the hot path of every lane). */
+/* Counts into a handle's series: one atomic add into this thread's shard of it, no lock
+ * (the hot path of every lane; readers sum the shards). */
 void metric_add_at(struct metric_family *f, int series, uint64_t delta);
 /* Reads one label set's value (0 when absent); for tests and /health. */
 double metric_get(const struct metric_family *f, const char *const *label_values);
