@@ -375,17 +375,17 @@ sock_send(int fd, struct evbuffer *src, size_t n)
 	return nv > 0 ? sendmsg(fd, &m, MSG_NOSIGNAL) : 0;
 }
 
-/* Moves n bytes from src toward dst's socket.  When nothing is queued for dst yet, the
- * bytes are written at once (haproxy's speculative send): a query or a small result then
- * costs no epoll_ctl to arm and disarm dst's write event.  What the socket does not
- * take (EAGAIN, a connect in progress, an error the bufferevent will report) is queued
- * as usual, after the bytes written, so order is kept. */
 static int
 side_fd(const struct session *s, const struct bufferevent *bev)
 {
 	return bev == s->cli ? s->cli_fd : s->up_fd;
 }
 
+/* Moves n bytes from src toward dst's socket.  When nothing is queued for dst yet, the
+ * bytes are written at once (haproxy's speculative send): a query or a small result then
+ * costs no epoll_ctl to arm and disarm dst's write event.  What the socket does not
+ * take (EAGAIN, a connect in progress, an error the bufferevent will report) is queued
+ * as usual, after the bytes written, so order is kept. */
 static void
 relay_bytes(struct session *s, struct bufferevent *dst, struct evbuffer *src, size_t n)
 {

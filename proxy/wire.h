@@ -174,7 +174,7 @@ struct wire_event {
 		struct wire_result result;    /* RESULT, RESPONSE_END (index = results seen) */
 		struct {
 			const char *target;   /* raw Vitess target string, NUL-terminated, "" = none */
-			const char *previous;
+			const char *previous; /* both valid during the callback only */
 		} target;
 		struct {
 			uint16_t err_code;    /* AUTH_ERR / GREETING_ERR */
