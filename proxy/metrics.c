@@ -228,10 +228,9 @@ family_counter(struct metric_family *f, unsigned pos)
 	unsigned c = pos / COUNT_CHUNK;
 
 	if (f->counts == NULL) {
-		/* enough chunks for the bound (the dropped family holds one per family) */
-		unsigned max = f->owner->max_series > METRICS_MAX_FAMILIES ? f->owner->max_series
-									  : METRICS_MAX_FAMILIES;
-		unsigned n = (max + COUNT_CHUNK - 1) / COUNT_CHUNK;
+		/* enough chunks for the bound (no handle is ever taken on the dropped family,
+		 * the one family without it: past the chunks, no counter and no handle) */
+		unsigned n = (f->owner->max_series + COUNT_CHUNK - 1) / COUNT_CHUNK;
 		uint64_t **arr = calloc(n, sizeof(*arr));
 		if (arr == NULL) {
 			return false;

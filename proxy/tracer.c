@@ -88,34 +88,43 @@ struct stmt_slot {
 	struct jfrag *frag;
 };
 
-/* The classification and digest of one prepared statement's text (see conn_execute). */
-struct exec_slot {
-	unsigned lex_flags;
-	size_t len;                   /* text[0..len): the text as prepared */
-	size_t start, slen;           /* the statement within it */
-	char *text;                   /* owned: text, then the digest after its NUL */
-	const char *digest;
+/* A statement's analysis as a cache keeps it (analysis_make, analysis_restore): its key
+ * bytes, a NUL and its digest in one block, the digest's hashes, its classification
+ * packed (st_pack) and its route memo. */
+struct analysis {
+	char *text;                   /* owned: the key bytes, NUL, the digest */
+	const char *digest;           /* in text, NUL-terminated */
 	size_t digest_len;
 	uint64_t digest_hash;
-	uint64_t digest_folded;
-	unsigned char *st;            /* owned: the sql_stmt's used bytes (see st_pack) */
+	uint64_t digest_folded;       /* what the digest folds (sql_digest_ex) */
+	unsigned char *st;            /* owned: the sql_stmt's used bytes */
 	struct route_memo memo;
 };
 
-/* A statement shape: digest text + what the digest folds (sql_digest_ex) -> its
- * classification, packed (st_pack). */
+/* One prepared statement's text (see conn_execute). */
+struct exec_slot {
+	struct analysis a;            /* key: the text as prepared, a.text[0..len) */
+	unsigned lex_flags;
+	size_t len;
+	size_t start, slen;           /* the statement within it */
+};
+
+/* A statement shape: its skeleton, or its digest and what the digest folds. */
 struct shape_slot {
-	uint64_t folded;
-	uint64_t digest_hash;
+	struct analysis a;            /* key: the skeleton, a.text[0..skel_len) (by_skel) */
 	unsigned lex_flags;
 	bool by_skel;                 /* keyed by the skeleton, else by the digest */
 	size_t skel_len;
-	char *text;                   /* owned: the skeleton (skel_len bytes), then the digest */
-	const char *digest;           /* in text, NUL-terminated */
-	size_t digest_len;
-	unsigned char *st;            /* owned */
-	struct route_memo memo;
 };
+
+static void
+analysis_clear(struct analysis *a)
+{
+	free(a->text);
+	free(a->st);
+	memo_clear(&a->memo);
+	*a = (struct analysis){0};
+}
 
 struct tracer {
 	struct tracer_opts opts;
@@ -292,15 +301,11 @@ tracer_free(struct tracer *t)
 		json_decref(t->jconst[i].j);
 	}
 	for (size_t i = 0; t->execs != NULL && i < TRACER_EXEC_SLOTS; i++) {
-		free(t->execs[i].text);
-		free(t->execs[i].st);
-		memo_clear(&t->execs[i].memo);
+		analysis_clear(&t->execs[i].a);
 	}
 	free(t->execs);
 	for (size_t i = 0; t->shapes != NULL && i < TRACER_SHAPE_SLOTS; i++) {
-		free(t->shapes[i].text);
-		free(t->shapes[i].st);
-		memo_clear(&t->shapes[i].memo);
+		analysis_clear(&t->shapes[i].a);
 	}
 	free(t->shapes);
 	for (size_t i = 0; t->frags != NULL && i < TRACER_FRAG_SLOTS; i++) {
@@ -1534,6 +1539,45 @@ st_unpack(const unsigned char *in, struct sql_stmt *st)
 	memcpy(st->names, in + o + sizeof(uint16_t), st->names_used);
 }
 
+/* ---- cached analyses ----------------------------------------------------------- */
+
+/* The analysis just made (t->st, t->digest...) with its key bytes key[0..klen), into a;
+ * false (nothing held) when memory is short. */
+static bool
+analysis_make(const struct tracer *t, const char *key, size_t klen, struct analysis *a)
+{
+	size_t dl = strlen(t->digest);
+	char *text = malloc(klen + 1 + dl + 1);
+	unsigned char *st = malloc(st_packed_size(&t->st));
+
+	if (text == NULL || st == NULL) {
+		free(text);
+		free(st);
+		return false;
+	}
+	memcpy(text, key, klen);
+	text[klen] = 0;
+	memcpy(text + klen + 1, t->digest, dl + 1);
+	st_pack(&t->st, st);
+	*a = (struct analysis){.text = text, .digest = text + klen + 1, .digest_len = dl,
+			       .digest_hash = t->digest_hash, .digest_folded = t->digest_folded,
+			       .st = st};
+	return true;
+}
+
+/* A cache hit: the statement's digest, classification and memo, as analysing it would
+ * leave them. */
+static void
+analysis_restore(struct tracer *t, struct analysis *a)
+{
+	count_inc(&t->counts.analysis_hits);
+	memcpy(t->digest, a->digest, a->digest_len + 1);
+	t->digest_hash = a->digest_hash;
+	t->digest_folded = a->digest_folded;
+	st_unpack(a->st, &t->st);
+	t->memo = &a->memo;
+}
+
 /* ---- statement shapes ------------------------------------------------------------ */
 
 /* An application sends a few statement shapes with ever-new literals.  A statement's
@@ -1575,8 +1619,8 @@ shape_is(const struct tracer *t, const struct shape_slot *e, unsigned lex_flags)
 	if (e->lex_flags != lex_flags || e->by_skel != t->skel_ok)
 		return false;
 	if (t->skel_ok)
-		return e->skel_len == t->skel_len && memcmp(e->text, t->skel, t->skel_len) == 0;
-	return e->folded == t->digest_folded && strcmp(e->digest, t->digest) == 0;
+		return e->skel_len == t->skel_len && memcmp(e->a.text, t->skel, t->skel_len) == 0;
+	return e->a.digest_folded == t->digest_folded && strcmp(e->a.digest, t->digest) == 0;
 }
 
 static struct shape_slot *
@@ -1596,28 +1640,17 @@ shape_find(struct tracer *t, unsigned lex_flags)
 static struct shape_slot *
 shape_keep(struct tracer *t, unsigned lex_flags)
 {
-	size_t kl = t->skel_ok ? t->skel_len : 0, dl = strlen(t->digest);
+	size_t kl = t->skel_ok ? t->skel_len : 0;
+	struct analysis a;
 
-	if (!cache_ready(&t->shapes, &t->shape_ix, TRACER_SHAPE_SLOTS, sizeof(*t->shapes))) {
+	if (!cache_ready(&t->shapes, &t->shape_ix, TRACER_SHAPE_SLOTS, sizeof(*t->shapes)) ||
+	    !analysis_make(t, t->skel, kl, &a)) {
 		return NULL;
 	}
-	char *text = malloc(kl + dl + 1);
-	unsigned char *st = malloc(st_packed_size(&t->st));
-	if (text == NULL || st == NULL) {
-		free(text);
-		free(st);
-		return NULL;
-	}
-	memcpy(text, t->skel, kl);
-	memcpy(text + kl, t->digest, dl + 1);
-	st_pack(&t->st, st);
 	struct shape_slot *e = &t->shapes[slot_index_claim(t->shape_ix, shape_key(t))];
-	free(e->text);
-	free(e->st);
-	memo_clear(&e->memo);
-	*e = (struct shape_slot){.folded = t->digest_folded, .digest_hash = t->digest_hash,
-				 .lex_flags = lex_flags, .by_skel = t->skel_ok, .skel_len = kl,
-				 .text = text, .digest = text + kl, .digest_len = dl, .st = st};
+	analysis_clear(&e->a);
+	*e = (struct shape_slot){.a = a, .lex_flags = lex_flags, .by_skel = t->skel_ok,
+				 .skel_len = kl};
 	return e;
 }
 
@@ -1630,25 +1663,26 @@ stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_
 	struct shape_slot *e = NULL;
 
 	t->skel_ok = sql_skeleton(sql, n, t->skel, sizeof(t->skel), &t->skel_len, &t->skel_hash);
-	if (t->skel_ok && (e = shape_find(t, x->lex_flags)) != NULL) {
-		memcpy(t->digest, e->digest, e->digest_len + 1);
-		t->digest_hash = e->digest_hash;
-		t->digest_folded = e->folded;
+	if (t->skel_ok) {
+		e = shape_find(t, x->lex_flags);
 	} else {
+		/* no skeleton: the shape is keyed by the digest, made first */
 		t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
 					       &t->digest_folded);
-		e = t->skel_ok ? NULL : shape_find(t, x->lex_flags);
+		e = shape_find(t, x->lex_flags);
 	}
 	if (e != NULL) {
-		count_inc(&t->counts.analysis_hits);
-		st_unpack(e->st, &t->st);
-		t->memo = &e->memo;
+		analysis_restore(t, &e->a);
 		return;
 	}
 	count_inc(&t->counts.analysis_misses);
+	if (t->skel_ok) {
+		t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
+					       &t->digest_folded);
+	}
 	sql_classify(sql, n, x->lex_flags, &t->st);
 	e = shape_cacheable(t) ? shape_keep(t, x->lex_flags) : NULL;
-	t->memo = e ? &e->memo : NULL;
+	t->memo = e ? &e->a.memo : NULL;
 }
 
 static uint64_t
@@ -1662,7 +1696,7 @@ exec_find(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned l
 {
 	for (int i = -1; t->exec_ix != NULL && (i = slot_index_next(t->exec_ix, key, i)) >= 0;) {
 		struct exec_slot *e = &t->execs[i];
-		if (e->len == n && e->lex_flags == lex_flags && memcmp(e->text, text, n) == 0) {
+		if (e->len == n && e->lex_flags == lex_flags && memcmp(e->a.text, text, n) == 0) {
 			slot_index_touch(t->exec_ix, i);
 			return e;
 		}
@@ -1675,30 +1709,16 @@ static void
 exec_keep(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned lex_flags,
 	  size_t start, size_t slen)
 {
-	size_t dl = strlen(t->digest);
+	struct analysis a;
 
-	if (!cache_ready(&t->execs, &t->exec_ix, TRACER_EXEC_SLOTS, sizeof(*t->execs))) {
+	if (!cache_ready(&t->execs, &t->exec_ix, TRACER_EXEC_SLOTS, sizeof(*t->execs)) ||
+	    !analysis_make(t, text, n, &a)) {
 		return;
 	}
-	char *tx = malloc(n + 1 + dl + 1);
-	unsigned char *st = malloc(st_packed_size(&t->st));
-	if (tx == NULL || st == NULL) {
-		free(tx);
-		free(st);
-		return;
-	}
-	memcpy(tx, text, n);
-	tx[n] = 0;
-	memcpy(tx + n + 1, t->digest, dl + 1);
-	st_pack(&t->st, st);
 	struct exec_slot *e = &t->execs[slot_index_claim(t->exec_ix, key)];
-	free(e->text);
-	free(e->st);
-	memo_clear(&e->memo);
-	*e = (struct exec_slot){.lex_flags = lex_flags, .len = n, .start = start, .slen = slen,
-				.text = tx, .digest = tx + n + 1, .digest_len = dl,
-				.digest_hash = t->digest_hash,
-				.digest_folded = t->digest_folded, .st = st};
+	analysis_clear(&e->a);
+	*e = (struct exec_slot){.a = a, .lex_flags = lex_flags, .len = n, .start = start,
+				.slen = slen};
 }
 
 /* Classes whose analysis also changes the session's prepared texts or its target: never
@@ -1735,13 +1755,8 @@ conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_c
 	if (cmd == NULL) {
 		return NULL;
 	}
-	count_inc(&t->counts.analysis_hits);
-	st_unpack(e->st, &t->st);
-	memcpy(t->digest, e->digest, e->digest_len + 1);
-	t->digest_hash = e->digest_hash;
-	t->digest_folded = e->digest_folded;
-	t->memo = &e->memo;
-	stmt_analyse(c, x, e->text + e->start, e->slen, false, NULL, &cmd->s[0], &gd);
+	analysis_restore(t, &e->a);
+	stmt_analyse(c, x, e->a.text + e->start, e->slen, false, NULL, &cmd->s[0], &gd);
 	*deny = cmd_denies(c, cmd, &gd);
 	return cmd;
 }
