@@ -30,6 +30,7 @@
 #include "proxy/log.h"
 
 #define HDR_LEN 4
+#define PKT_MAX 0xFFFFFFu       /* a payload this long continues in the next packet */
 #define GREETING_MAX 16384     /* a HandshakeV10 is ~100 bytes; more is not MySQL */
 #define LOGIN_MAX 65536        /* first client packet (HandshakeResponse41 / SSLRequest) */
 #define PRE_GREETING_MAX 65536 /* client bytes tolerated before the greeting */
@@ -522,6 +523,15 @@ c2s_packet_start(struct session *s, struct evbuffer *in)
 	return true;
 }
 
+/* The decoder saw TLS start: from now on bytes only. */
+static void
+enter_opaque(struct session *s)
+{
+	s->phase = SP_OPAQUE;
+	s->opaque = true;
+	arm_timer(s);
+}
+
 /* After a feed: act on a verdict, switch to opaque mode.  False if the loop must stop. */
 static bool
 c2s_after_feed(struct session *s)
@@ -538,9 +548,7 @@ c2s_after_feed(struct session *s)
 	if (wire_conv_opaque(s->conv) && s->phase != SP_OPAQUE) {
 		c2s_move(s, s->c2s_held, true);
 		s->c2s_held = 0;
-		s->phase = SP_OPAQUE;
-		s->opaque = true;
-		arm_timer(s);
+		enter_opaque(s);
 	}
 	return s->phase != SP_OPAQUE;
 }
@@ -738,15 +746,16 @@ s2c_direct_ok(const struct session *s)
 	       (s->errq == NULL || evbuffer_get_length(s->errq) == 0);
 }
 
-/* Relays p[0..n) to the client after whatever is queued for it; false if out of memory. */
+/* Relays p[0..n) to dst (the client or the upstream) after whatever is queued for it,
+ * written at once when nothing is; false if out of memory. */
 static bool
-s2c_relay_mem(struct session *s, const uint8_t *p, size_t n)
+relay_mem(struct session *s, struct bufferevent *dst, const uint8_t *p, size_t n)
 {
-	struct evbuffer *out = bufferevent_get_output(s->cli);
+	struct evbuffer *out = bufferevent_get_output(dst);
 
-	s->s2c_bytes += n;
+	*(dst == s->cli ? &s->s2c_bytes : &s->c2s_bytes) += n;
 	if (n > 0 && evbuffer_get_length(out) == 0) {
-		ssize_t w = send(s->cli_fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = send(side_fd(s, dst), p, n, MSG_NOSIGNAL);
 		if (w > 0) {
 			p += w;
 			n -= (size_t)w;
@@ -770,7 +779,7 @@ s2c_direct(struct session *s, const uint8_t *p, size_t n)
 		}
 		off += used;
 		if (s->errq != NULL && evbuffer_get_length(s->errq) > 0) {
-			if (!s2c_relay_mem(s, p + sent, off - sent)) /* answers before the ERR */
+			if (!relay_mem(s, s->cli, p + sent, off - sent)) /* answers before the ERR */
 				snprintf(s->fail, sizeof(s->fail), "out of memory");
 			sent = off;
 			flush_errq_to_client(s);
@@ -778,7 +787,7 @@ s2c_direct(struct session *s, const uint8_t *p, size_t n)
 		if (used == 0 || s->fail[0] != '\0')
 			break;
 	}
-	if (!s2c_relay_mem(s, p + sent, off - sent) && s->fail[0] == '\0')
+	if (!relay_mem(s, s->cli, p + sent, off - sent) && s->fail[0] == '\0')
 		snprintf(s->fail, sizeof(s->fail), "out of memory");
 	if (!fed) {
 		decoder_failed(s); /* what the decoder accepted reached the client */
@@ -797,6 +806,103 @@ s2c_direct(struct session *s, const uint8_t *p, size_t n)
 	}
 	if (process_c2s(s))
 		check_pressure(s, s->up, s->cli);
+}
+
+/* ---- client -> server, straight from the read buffer ------------------------------ */
+
+/* The usual client read, one or more whole command packets with nothing held, queued or
+ * staged, is decoded and relayed from the lane's read buffer the same way.  It keeps
+ * process_c2s' bookkeeping over plain offsets: [fwd, und) is decided and goes upstream,
+ * [und, pos) was fed but awaits its verdict, [pos, n) is not fed yet.  At the first packet
+ * it cannot take whole (cut by the read, 16 MiB and more), or a decoder state it does not
+ * expect, it hands over: the decided bytes are relayed, the rest is put in the client
+ * input exactly as process_c2s would have left it, and process_c2s carries on. */
+static bool
+c2s_direct_ok(const struct session *s)
+{
+	return s->phase == SP_COMMAND && s->login_seen && s->up != NULL && s->cli != NULL &&
+	       !s->cli_bulk && s->c2s_held == 0 && s->c2s_rem == 0 &&
+	       evbuffer_get_length(bufferevent_get_input(s->cli)) == 0 &&
+	       !wire_conv_c2s_holding(s->conv) && !wire_conv_c2s_dropping(s->conv);
+}
+
+/* Hands [und, n) over to process_c2s: [und, pos) fed and held, pos inside a packet
+ * ending at pkt_end, or at a packet start when pos == pkt_end.  False on out of memory. */
+static bool
+c2s_direct_rest(struct session *s, const uint8_t *p, size_t n, size_t und, size_t pos,
+		size_t pkt_end)
+{
+	struct evbuffer *in = bufferevent_get_input(s->cli);
+	bool ok;
+
+	evbuffer_unfreeze(in, 0);
+	ok = evbuffer_add(in, p + und, n - und) == 0;
+	evbuffer_freeze(in, 0);
+	s->c2s_held = pos - und;
+	s->c2s_rem = pkt_end - pos;
+	return ok;
+}
+
+/* process_c2s for bytes that are not in the client input.  s may be freed. */
+static void
+c2s_direct(struct session *s, const uint8_t *p, size_t n)
+{
+	uint64_t ts = clock_wall_us();
+	size_t fwd = 0, und = 0, pos = 0, pkt_end = 0, used;
+
+	while (pos < n && s->fail[0] == '\0') {
+		if (pos == pkt_end) {
+			size_t len = n - pos >= HDR_LEN ? rd_u24le(p + pos) : 0;
+			if (n - pos < HDR_LEN || len >= PKT_MAX || len > n - pos - HDR_LEN)
+				break; /* cut by the read, or 16 MiB and more */
+			pkt_end = pos + HDR_LEN + len;
+		}
+		bool dropping = wire_conv_c2s_dropping(s->conv);
+		if (wire_conv_feed(s->conv, WIRE_C2S, p + pos, pkt_end - pos, ts, &used) != WIRE_OK) {
+			relay_mem(s, s->up, p + fwd, und - fwd);
+			decoder_failed(s);
+			return;
+		}
+		if (dropping) { /* the rest of a command blocked on its prefix */
+			if (!relay_mem(s, s->up, p + fwd, und - fwd))
+				snprintf(s->fail, sizeof(s->fail), "out of memory");
+			fwd = und = pos + used;
+		} else if (s->verdict_ready) {
+			s->verdict_ready = false;
+			if (s->verdict != WIRE_FORWARD) {
+				if (!relay_mem(s, s->up, p + fwd, und - fwd))
+					snprintf(s->fail, sizeof(s->fail), "out of memory");
+				fwd = pos + used;
+			}
+			und = pos + used;
+		} else if (!wire_conv_c2s_holding(s->conv)) {
+			und = pos + used; /* not a command (auth data, an upload): forwarded */
+		}
+		pos += used;
+		if (!flush_errq_to_client(s))
+			snprintf(s->fail, sizeof(s->fail), "out of memory");
+		if (wire_conv_opaque(s->conv) || (used == 0 && pos < pkt_end))
+			break;
+	}
+	if (wire_conv_opaque(s->conv) && s->fail[0] == '\0') {
+		und = pos; /* what was fed is forwarded, the rest as opaque bytes */
+		enter_opaque(s);
+	}
+	if (!relay_mem(s, s->up, p + fwd, und - fwd) && s->fail[0] == '\0')
+		snprintf(s->fail, sizeof(s->fail), "out of memory");
+	if (s->fail[0] != '\0') {
+		session_end(s, s->fail);
+		return;
+	}
+	if (und < n) {
+		if (!c2s_direct_rest(s, p, n, und, pos, pkt_end > pos ? pkt_end : pos)) {
+			session_end(s, "out of memory");
+			return;
+		}
+		if (!process_c2s(s))
+			return;
+	}
+	check_pressure(s, s->cli, s->up);
 }
 
 /* ---- reading ---------------------------------------------------------------------- */
@@ -862,12 +968,17 @@ side_readable(struct session *s, struct bufferevent *bev, bool cli)
 	ssize_t n;
 	int err;
 
-	if (!cli && s2c_direct_ok(s)) {
+	if (cli ? c2s_direct_ok(s) : s2c_direct_ok(s)) {
 		n = recv(side_fd(s, bev), read_scratch, sizeof(read_scratch), 0);
 		err = errno;
 		if (n > 0) {
 			s->t_last_ms = clock_mono_ms();
-			s2c_direct(s, read_scratch, (size_t)n);
+			if (cli) {
+				s->cli_bulk = n > (ssize_t)SMALL_READ; /* an upload: read in place */
+				c2s_direct(s, read_scratch, (size_t)n);
+			} else {
+				s2c_direct(s, read_scratch, (size_t)n);
+			}
 			return;
 		}
 	} else if ((n = read_into_input(s, bev, cli, &err)) > 0) {

@@ -6,6 +6,7 @@ mode forwards and traces would_block."""
 import json
 import os
 import shutil
+import socket
 import struct
 import time
 
@@ -175,6 +176,41 @@ def pipelined_block(port, state, rounds=30):
         cl.close()
 
 
+def split_writes(port, state):
+    """Commands cut across writes, several in one write, and packets bigger than one read
+    of the proxy (16 KiB): answered in order, the blocked one refused, whatever the cut."""
+    cl = rtlib.RawClient(port, timeout=5)
+    cl.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    q = lambda sql: rtlib.packet(0, b"\x03" + sql.encode())  # noqa: E731
+    drop = q("DROP TABLE %s.t1 /* %s */" % (T, "d" * 5000))  # over 2 KiB: read in place
+    cases = [
+        ("one query in three writes", [q("SELECT 11")[:1], q("SELECT 11")[1:5], q("SELECT 11")[5:]],
+         [("rows", ["11"])]),
+        ("a query and the head of a DROP, then the rest", [q("SELECT 12") + q("DROP TABLE %s.t1" % T)[:6],
+                                                          q("DROP TABLE %s.t1" % T)[6:] + q("SELECT 13")],
+         [("rows", ["12"]), "blocked", ("rows", ["13"])]),
+        ("a 5 KiB DROP cut mid-packet, then small queries", [q("SELECT 14") + drop[:3000], drop[3000:],
+                                                             q("SELECT 15")],
+         [("rows", ["14"]), "blocked", ("rows", ["15"])]),
+        ("a 40 KiB query, then a small one", [q("SELECT LENGTH('%s')" % ("x" * 40000)) + q("SELECT 16")],
+         [("rows", ["40000"]), ("rows", ["16"])]),
+    ]
+    try:
+        for name, writes, want in cases:
+            for i, w in enumerate(writes):
+                if i:
+                    time.sleep(0.05)
+                cl.send(w)
+            got = [read_response(cl.sock) for _ in want]
+            got = ["blocked" if g[0] == "err" and g[1] == 1105 and g[2].startswith("routetrace: blocked")
+                   else g for g in got]
+            check("%s: %s" % (state, name), got == want, repr(got))
+    except (OSError, EOFError) as e:
+        fail("%s: split writes answered" % state, str(e) or type(e).__name__)
+    finally:
+        cl.close()
+
+
 def main():
     setup_backend()
     rules = os.path.join(TMP, "rules.json")
@@ -193,6 +229,7 @@ def main():
         for name, db, sql in DANGEROUS:
             expect_block(proxy.port, state, name, db, sql)
         pipelined_block(proxy.port, state)
+        split_writes(proxy.port, state)
         # multi-statement: nothing of the packet runs, not even the harmless first part
         conn = connect(proxy.port)
         with conn.cursor() as cur:
