@@ -139,6 +139,7 @@ struct tracer {
 	struct metric_family *m_named_other; /* named one keyspace, reached another */
 	struct metric_family *m_guard;       /* guard decisions */
 	struct metric_family *m_route_err;   /* statements vtgate would refuse to plan */
+	struct tcmd *spare_cmd;              /* a freed one-statement command, reused */
 	char *scratch;                       /* redacted SQL (grows, never shrinks) */
 	size_t scratch_cap;
 	struct jbuf out;                     /* the line being written (grows, kept) */
@@ -297,6 +298,7 @@ tracer_free(struct tracer *t)
 	rules_unref(t->rules);
 	guard_policy_free(t->guard);
 	workflow_memory_free(t->wf);
+	free(t->spare_cmd);
 	for (size_t i = 0; i < sizeof(t->jconst) / sizeof(t->jconst[0]); i++) {
 		json_decref(t->jconst[i].j);
 	}
@@ -1125,7 +1127,9 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	struct route_memo *m = NULL;
 
 	ts->cls = t->st.cls;
-	memset(gd, 0, sizeof(*gd));
+	gd->verdict = GUARD_ALLOW; /* the rest is read only when the guard decided */
+	gd->reason_code = 0;
+	gd->reason[0] = 0;
 	if (t->rules != NULL) {
 		m = memo_restore(t, x, sl->epoch);
 		if (m == NULL) {
@@ -1339,6 +1343,11 @@ tracer_cmd_free(void *user)
 		jfrag_unref(cmd->s[i].conn_f);
 		jfrag_unref(cmd->s[i].stmt_f);
 	}
+	/* a command never outlives its lane's tracer: sessions end before tracer_free */
+	if (cmd->n == 1 && cmd->t->spare_cmd == NULL) {
+		cmd->t->spare_cmd = cmd;
+		return;
+	}
 	free(cmd);
 }
 
@@ -1360,9 +1369,15 @@ static struct tcmd *
 cmd_new(struct tracer_conn *c, uint8_t com, unsigned n, uint64_t ts_us)
 {
 	/* malloc, not calloc: one per command, and the block reason (most of the size) only
-	 * needs its first byte cleared; malloc's thread cache serves it without a search. */
-	struct tcmd *cmd = malloc(sizeof(*cmd) + n * sizeof(cmd->s[0]));
+	 * needs its first byte cleared.  The usual command, one statement, takes the lane's
+	 * spare instead: the one the previous command left. */
+	struct tcmd *cmd = n == 1 ? c->t->spare_cmd : NULL;
 
+	if (cmd != NULL) {
+		c->t->spare_cmd = NULL;
+	} else {
+		cmd = malloc(sizeof(*cmd) + n * sizeof(cmd->s[0]));
+	}
 	if (cmd != NULL) {
 		memset(cmd, 0, offsetof(struct tcmd, block_reason) + 1);
 		memset(cmd->s, 0, n * sizeof(cmd->s[0]));

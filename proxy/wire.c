@@ -1604,18 +1604,23 @@ row_fast(struct wire_conv *c, const struct framer *f, const uint8_t *p, size_t a
 	if (avail < 5 || f->hdr_have != 0 || f->cont || c->phase != PH_COMMAND || h == NULL ||
 	    h->blocked || h->st != RS_ROWS)
 		return 0;
-	/* every row in the segment in one go: a result set is mostly rows back to back */
+	/* every row in the segment in one go: a result set is mostly rows back to back
+	 * (sequence id and count in registers; len - 1 wraps for an empty packet) */
+	uint8_t seq = h->seq;
+	uint64_t rows = 0;
+
 	while (avail - took >= 5) {
 		const uint8_t *q = p + took;
 		uint32_t len = le24(q);
 
-		if (len == 0 || len >= PKT_MAX || avail - took - 4 < len || q[3] != h->seq ||
-		    q[4] == 0xFE || q[4] == 0xFF)
+		if (len - 1 >= PKT_MAX - 1 || len > avail - took - 4 || q[3] != seq || q[4] >= 0xFE)
 			break;
-		h->seq = (uint8_t)(q[3] + 1);
-		h->rows++;
+		seq++;
+		rows++;
 		took += 4 + (size_t)len;
 	}
+	h->seq = seq;
+	h->rows += rows;
 	return took;
 }
 
