@@ -804,8 +804,10 @@ s2c_direct(struct session *s, const uint8_t *p, size_t n)
 		session_end(s, s->fail);
 		return;
 	}
-	if (process_c2s(s))
-		check_pressure(s, s->up, s->cli);
+	/* client bytes waiting on this response (pipelined, or read while paused) */
+	if (evbuffer_get_length(bufferevent_get_input(s->cli)) > 0 && !process_c2s(s))
+		return;
+	check_pressure(s, s->up, s->cli);
 }
 
 /* ---- client -> server, straight from the read buffer ------------------------------ */

@@ -31,6 +31,7 @@
 #define TRACER_TARGET_SLOTS 8       /* parsed session targets kept */
 #define TRACER_EXEC_SLOTS 256       /* prepared texts whose analysis is kept */
 #define TRACER_SHAPE_SLOTS 256      /* statement shapes whose classification is kept */
+#define TRACER_SPARE_CMDS 64        /* freed one-statement commands a lane keeps for reuse */
 #define TRACER_OUTCOME_MAX 128      /* OK results with counts below this are kept as text */
 
 /* A piece of a record's text: the members of a JSON object as jansson wrote them,
@@ -139,7 +140,8 @@ struct tracer {
 	struct metric_family *m_named_other; /* named one keyspace, reached another */
 	struct metric_family *m_guard;       /* guard decisions */
 	struct metric_family *m_route_err;   /* statements vtgate would refuse to plan */
-	struct tcmd *spare_cmd;              /* a freed one-statement command, reused */
+	struct tcmd *spare_cmds;             /* freed one-statement commands, reused */
+	unsigned nspare_cmds;                /* how many (at most TRACER_SPARE_CMDS) */
 	char *scratch;                       /* redacted SQL (grows, never shrinks) */
 	size_t scratch_cap;
 	struct jbuf out;                     /* the line being written (grows, kept) */
@@ -215,6 +217,7 @@ struct tstmt {
 
 struct tcmd {
 	struct tracer *t;
+	struct tcmd *next_spare;  /* in t->spare_cmds */
 	struct tracer_conn *conn; /* outlives the command: see tracer_conn_free */
 	uint8_t cmd;
 	uint64_t start_us;
@@ -298,7 +301,11 @@ tracer_free(struct tracer *t)
 	rules_unref(t->rules);
 	guard_policy_free(t->guard);
 	workflow_memory_free(t->wf);
-	free(t->spare_cmd);
+	while (t->spare_cmds != NULL) {
+		struct tcmd *next = t->spare_cmds->next_spare;
+		free(t->spare_cmds);
+		t->spare_cmds = next;
+	}
 	for (size_t i = 0; i < sizeof(t->jconst) / sizeof(t->jconst[0]); i++) {
 		json_decref(t->jconst[i].j);
 	}
@@ -1344,8 +1351,10 @@ tracer_cmd_free(void *user)
 		jfrag_unref(cmd->s[i].stmt_f);
 	}
 	/* a command never outlives its lane's tracer: sessions end before tracer_free */
-	if (cmd->n == 1 && cmd->t->spare_cmd == NULL) {
-		cmd->t->spare_cmd = cmd;
+	if (cmd->n == 1 && cmd->t->nspare_cmds < TRACER_SPARE_CMDS) {
+		cmd->next_spare = cmd->t->spare_cmds;
+		cmd->t->spare_cmds = cmd;
+		cmd->t->nspare_cmds++;
 		return;
 	}
 	free(cmd);
@@ -1369,12 +1378,13 @@ static struct tcmd *
 cmd_new(struct tracer_conn *c, uint8_t com, unsigned n, uint64_t ts_us)
 {
 	/* malloc, not calloc: one per command, and the block reason (most of the size) only
-	 * needs its first byte cleared.  The usual command, one statement, takes the lane's
-	 * spare instead: the one the previous command left. */
-	struct tcmd *cmd = n == 1 ? c->t->spare_cmd : NULL;
+	 * needs its first byte cleared.  The usual command, one statement, takes one of the
+	 * lane's spares instead: one per session with a command in flight is enough. */
+	struct tcmd *cmd = n == 1 ? c->t->spare_cmds : NULL;
 
 	if (cmd != NULL) {
-		c->t->spare_cmd = NULL;
+		c->t->spare_cmds = cmd->next_spare;
+		c->t->nspare_cmds--;
 	} else {
 		cmd = malloc(sizeof(*cmd) + n * sizeof(cmd->s[0]));
 	}

@@ -408,7 +408,7 @@ drain_blocked(struct wire_conv *c)
 		ev.u.blocked.cmd = e->cmd;
 		ev.u.blocked.seqno = e->seqno;
 		emit(c, &ev);
-		ev = (struct wire_event){.type = WIRE_EV_RESPONSE_END};
+		ev.type = WIRE_EV_RESPONSE_END;
 		result_init(&ev.u.result, e, c->status);
 		ev.u.result.index = 0;
 		emit(c, &ev);
@@ -423,8 +423,9 @@ static void
 resp_end(struct wire_conv *c, bool aborted)
 {
 	struct pend *e = pend_pop(c);
-	struct wire_event ev = {.type = WIRE_EV_RESPONSE_END};
+	struct wire_event ev;
 
+	ev.type = WIRE_EV_RESPONSE_END;
 	result_init(&ev.u.result, e, c->status);
 	ev.u.result.index = e->index;
 	ev.u.result.is_error = e->last_err;
@@ -591,13 +592,14 @@ ok_effects(struct wire_conv *c, struct pend *e, bool rs)
 static void
 result_done(struct wire_conv *c, struct pend *e, struct wire_result *r)
 {
-	struct wire_event ev = {.type = WIRE_EV_RESULT};
+	struct wire_event ev; /* not zeroed: a statement's events write only their member */
 
 	if (!r->is_error)
 		ok_effects(c, e, r->is_resultset);
 	else if (e->cmd == WIRE_COM_QUERY)
 		query_result(c, e, false, false);
 	r->more = !r->is_error && (r->status & WIRE_STATUS_MORE_RESULTS);
+	ev.type = WIRE_EV_RESULT;
 	ev.u.result = *r;
 	emit(c, &ev);
 	e->last_err = r->is_error;
@@ -1301,7 +1303,7 @@ cmd_emit(struct wire_conv *c, bool early)
 	const uint8_t *p = f->buf;
 	size_t n = f->have;
 	struct wire_command wc;
-	struct wire_event ev = {.type = WIRE_EV_COMMAND};
+	struct wire_event ev;
 	struct pend *e;
 	enum wire_verdict v;
 
@@ -1321,6 +1323,7 @@ cmd_emit(struct wire_conv *c, bool early)
 			      p[0] != WIRE_COM_STMT_SEND_LONG_DATA && p[0] != WIRE_COM_QUIT;
 	wc.text_truncated = early && cmd_held(p[0]);
 	cmd_decode(c, e, p, n, early, &wc);
+	ev.type = WIRE_EV_COMMAND;
 	ev.u.command = &wc;
 	v = emit(c, &ev);
 	e->user = wc.user;
@@ -1330,7 +1333,7 @@ cmd_emit(struct wire_conv *c, bool early)
 	if (!wc.expects_response) {
 		if (v == WIRE_FORWARD && wc.cmd == WIRE_COM_STMT_CLOSE && wc.stmt_known)
 			stmt_del(c, e->stmt_id);
-		ev = (struct wire_event){.type = WIRE_EV_RESPONSE_END};
+		ev.type = WIRE_EV_RESPONSE_END;
 		result_init(&ev.u.result, e, c->status);
 		emit(c, &ev);
 		pend_free(c, e);
