@@ -1,12 +1,17 @@
 /* proxy/session.c: the inline session (see session.h).
  *
+ * The usual read, in either direction, with nothing held, queued or staged, is decoded
+ * and relayed straight from the lane's read buffer (c2s_direct, s2c_direct): no input
+ * evbuffer is touched.  Everything else takes the general path below, which the direct
+ * paths hand over to with the exact state it keeps.
  * Client -> server: bytes are framed per physical packet and fed to the decoder one
  * packet at a time; bytes of a command the decoder holds stay in the client input
  * buffer until WIRE_EV_COMMAND gave a verdict, then are moved (or dropped).
- * Server -> client: also fed per packet (so a synthetic ERR for a blocked command can
- * be put exactly between two responses), without copying: the decoder reads the
- * evbuffer's own chains through evbuffer_peek, then the bytes are moved with
- * evbuffer_remove_buffer.  Backpressure is libevent's le-proxy pattern. */
+ * Server -> client: fed a read at a time (the decoder frames them and stops right after
+ * a blocked command's turn, so its synthetic ERR lands between two responses), without
+ * copying: the decoder reads the evbuffer's own chains through evbuffer_peek, then the
+ * bytes are moved with evbuffer_remove_buffer.  Backpressure is libevent's le-proxy
+ * pattern. */
 #include "proxy/session.h"
 
 #include <arpa/inet.h>
@@ -911,10 +916,10 @@ c2s_direct(struct session *s, const uint8_t *p, size_t n)
 
 /* The sockets are read here; the bufferevents only write.  libevent's reader asks the
  * kernel how many bytes are waiting (ioctl FIONREAD) before every read: on a query's path
- * that was one system call in five.  We read up to READ_MAX at a time: a server read
- * with nothing queued goes straight from the lane's buffer (s2c_direct), a small client
- * read is copied from it into the input, anything else is read into the bufferevent's
- * input as libevent would; then the same callbacks run. */
+ * that was one system call in five.  We read up to READ_MAX at a time: a read with
+ * nothing queued or held goes straight from the lane's buffer (s2c_direct, c2s_direct),
+ * another small client read is copied from it into the input, anything else is read into
+ * the bufferevent's input as libevent would; then the same callbacks run. */
 
 static void cli_event_cb(struct bufferevent *bev, short what, void *ctx);
 static void up_event_cb(struct bufferevent *bev, short what, void *ctx);
