@@ -823,7 +823,8 @@ s2c_direct(struct session *s, const uint8_t *p, size_t n)
  * [und, pos) was fed but awaits its verdict, [pos, n) is not fed yet.  At the first packet
  * it cannot take whole (cut by the read, 16 MiB and more), or a decoder state it does not
  * expect, it hands over: the decided bytes are relayed, the rest is put in the client
- * input exactly as process_c2s would have left it, and process_c2s carries on. */
+ * input exactly as process_c2s would have left it, and process_c2s carries on.  A change
+ * to how a verdict moves bytes belongs in both. */
 static bool
 c2s_direct_ok(const struct session *s)
 {
