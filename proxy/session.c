@@ -964,8 +964,6 @@ read_into_input(struct session *s, struct bufferevent *bev, bool cli, int *err)
 		}
 	}
 	evbuffer_freeze(in, 0);
-	if (cli && n > 0)
-		s->cli_bulk = n > (ssize_t)SMALL_READ; /* an upload: read in place from now on */
 	return n;
 }
 
@@ -973,24 +971,25 @@ read_into_input(struct session *s, struct bufferevent *bev, bool cli, int *err)
 static void
 side_readable(struct session *s, struct bufferevent *bev, bool cli)
 {
+	bool direct = cli ? c2s_direct_ok(s) : s2c_direct_ok(s);
 	ssize_t n;
 	int err;
 
-	if (cli ? c2s_direct_ok(s) : s2c_direct_ok(s)) {
+	if (direct) {
 		n = recv(side_fd(s, bev), read_scratch, sizeof(read_scratch), 0);
 		err = errno;
-		if (n > 0) {
-			s->t_last_ms = clock_mono_ms();
-			if (cli) {
-				s->cli_bulk = n > (ssize_t)SMALL_READ; /* an upload: read in place */
-				c2s_direct(s, read_scratch, (size_t)n);
-			} else {
-				s2c_direct(s, read_scratch, (size_t)n);
-			}
+	} else {
+		n = read_into_input(s, bev, cli, &err);
+	}
+	if (n > 0) {
+		if (cli)
+			s->cli_bulk = n > (ssize_t)SMALL_READ; /* an upload: read in place from now on */
+		if (!direct) {
+			(cli ? cli_read_cb : up_read_cb)(bev, s);
 			return;
 		}
-	} else if ((n = read_into_input(s, bev, cli, &err)) > 0) {
-		(cli ? cli_read_cb : up_read_cb)(bev, s);
+		s->t_last_ms = clock_mono_ms();
+		(cli ? c2s_direct : s2c_direct)(s, read_scratch, (size_t)n);
 		return;
 	}
 	if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
