@@ -5,16 +5,20 @@
 # the same build gives the same count to within a fraction of a percent, so a change to the
 # proxy's own work shows up exactly.  The kernel's share (the system calls) is not counted; see
 # the overhead section's CPU-per-statement column for the whole cost.
-# Each proxy runs under callgrind twice, for EVENTS and 3 x EVENTS sysbench events at 1 thread;
-# the difference of the totals over the difference of statements removes start-up and login.
+# Each proxy runs under callgrind twice, for EVENTS and 3 x EVENTS sysbench events at INSTR_THREADS
+# client threads; the difference of the totals over the difference of statements removes start-up
+# and login.  At 32 threads many sessions share one proxy thread, so costs per wakeup amortise
+# (haproxy's do; routetrace's per-event costs show up there).
 # usage: BUILD=build bench/proxy_instr.sh
 # env: TESTS ("oltp_point_select oltp_read_write") PS_MODES ("disable auto") EVENTS (2000; a tenth
-#      for oltp_read_write) TABLES (4) TABLE_SIZE (10000) MYSQL_PORT (3307) PROXY_PORT (3312)
+#      for oltp_read_write) INSTR_THREADS (1) TABLES (4) TABLE_SIZE (10000) MYSQL_PORT (3307)
+#      PROXY_PORT (3312) INSTR_TARGETS ("haproxy rt rt_trace") KEEP (a directory: keep each target's
+#      longer callgrind profile there, for callgrind_annotate)
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 TESTS=${TESTS:-oltp_point_select oltp_read_write}; PS_MODES=${PS_MODES:-disable auto}
-EVENTS=${EVENTS:-2000}; TABLES=${TABLES:-4}; TABLE_SIZE=${TABLE_SIZE:-10000}
+EVENTS=${EVENTS:-2000}; INSTR_THREADS=${INSTR_THREADS:-1}; INSTR_TARGETS=${INSTR_TARGETS:-haproxy rt rt_trace}; TABLES=${TABLES:-4}; TABLE_SIZE=${TABLE_SIZE:-10000}
 MYSQL_PORT=${MYSQL_PORT:-3307}; PROXY_PORT=${PROXY_PORT:-3312}
 
 bench_init instr
@@ -57,7 +61,7 @@ counted() {
   bench_bg "$BENCH_WORK/$1.log" valgrind --tool=callgrind --callgrind-out-file="$out" $(proxy_cmd "$1")
   pid=$BG_PID
   bench_wait_mysql "$PROXY_PORT" 150 || { echo "  $1 did not answer under valgrind" >&2; bench_kill "$pid"; return 1; }
-  q=$(sysbench "$2" "${SB[@]}" --mysql-port="$PROXY_PORT" --threads=1 --events="$4" --time=0 \
+  q=$(sysbench "$2" "${SB[@]}" --mysql-port="$PROXY_PORT" --threads="$INSTR_THREADS" --events="$4" --time=0 \
         --db-ps-mode="$3" run | awk '/queries:/ {print $2}')
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$out")
@@ -68,11 +72,12 @@ printf '  %-18s %-7s %-9s %12s %10s\n' test ps target instr/stmt "x haproxy"
 for test in $TESTS; do for ps in $PS_MODES; do
   ev=$EVENTS; [ "$test" = oltp_read_write ] && ev=$(( EVENTS / 10 ))
   base=
-  for t in haproxy rt rt_trace; do
+  for t in $INSTR_TARGETS; do
     read -r i1 q1 < <(counted "$t" "$test" "$ps" "$ev") || continue
     read -r i2 q2 < <(counted "$t" "$test" "$ps" $(( 3 * ev ))) || continue
+    [ -z "${KEEP:-}" ] || { mkdir -p "$KEEP"; cp "$BENCH_WORK/callgrind.out" "$KEEP/$t-$test-$ps-$INSTR_THREADS.out"; }
     per=$(( (i2 - i1) / (q2 - q1) )); [ -n "$base" ] || base=$per
     printf '  %-18s %-7s %-9s %12d %10.2f\n' "$test" "$ps" "$t" "$per" "$(awk -v a="$per" -v b="$base" 'BEGIN {print a / b}')"
   done
 done; done
-echo "  (user-space instructions per statement at 1 client thread, one proxy thread; haproxy first)"
+echo "  (user-space instructions per statement at $INSTR_THREADS client thread(s), one proxy thread; first target = 1.00)"

@@ -80,7 +80,7 @@ run_overhead() {
 }
 
 run_instr() {
-  section instr "BUILD=$REL_BUILD $(env_of TESTS PS_MODES EVENTS TABLES TABLE_SIZE ROUTETRACE)bench/proxy_instr.sh"
+  section instr "BUILD=$REL_BUILD $(env_of TESTS PS_MODES EVENTS INSTR_THREADS INSTR_TARGETS KEEP TABLES TABLE_SIZE ROUTETRACE)bench/proxy_instr.sh"
   "$BENCH_DIR/proxy_instr.sh"
 }
 

@@ -1467,6 +1467,15 @@ row_like(uint8_t st)
 	       st == RS_PREP_COLS;
 }
 
+/* The cap classify gives a server packet of the command phase whose first byte is b. */
+static size_t
+srv_cap(const struct pend *h, uint8_t b)
+{
+	if (b == 0xFF)
+		return SRV_PFX_BIG;
+	return b != 0xFE && row_like(h->st) ? 1 : SRV_PFX_SMALL;
+}
+
 static void
 classify(struct wire_conv *c, struct framer *f, uint8_t b)
 {
@@ -1477,8 +1486,8 @@ classify(struct wire_conv *c, struct framer *f, uint8_t b)
 	}
 	if (f->kind == MK_SERVER && (c->phase != PH_COMMAND || b == 0xFF))
 		f->cap = SRV_PFX_BIG;
-	else if (f->kind == MK_SERVER && b != 0xFE && c->head && row_like(c->head->st))
-		f->cap = 1; /* a row or a definition: only its first byte matters */
+	else if (f->kind == MK_SERVER && c->head)
+		f->cap = srv_cap(c->head, b); /* a row or a definition: only its first byte */
 	else if (f->kind == MK_COMMAND && cmd_held(b))
 		f->cap = c->lim.max_inspect;
 }
@@ -1520,9 +1529,8 @@ collect(struct wire_conv *c, struct framer *f, const uint8_t *p, size_t n)
 }
 
 static void
-srv_msg(struct wire_conv *c)
+srv_msg(struct wire_conv *c, const struct framer *f)
 {
-	struct framer *f = &c->fr[WIRE_S2C];
 	unsigned guard = c->npend + 1;
 
 	switch (c->phase) {
@@ -1560,7 +1568,7 @@ msg_end(struct wire_conv *c, enum wire_dir d)
 
 	switch (f->kind) {
 	case MK_SERVER:
-		srv_msg(c);
+		srv_msg(c, f);
 		break;
 	case MK_COMMAND:
 		if (f->msg_len == 0)
@@ -1627,6 +1635,37 @@ row_fast(struct wire_conv *c, const struct framer *f, const uint8_t *p, size_t a
 	return took;
 }
 
+/* A whole server packet at p (avail bytes at hand) in the command phase: does what
+ * pkt_header, classify, collect and msg_end would, without copying it into the framer's
+ * buffer.  The message is decoded through a framer on the stack that views the caller's
+ * bytes (the decoding functions take it const: nothing writes through it), and shows no
+ * more of them than collect would keep, so the events are the same however the input is
+ * chunked.  The responses of the usual statement (OK, column count and definitions, the
+ * terminator) are whole packets in one segment; anything else (a seq mismatch, an empty,
+ * 16 MiB or cut packet, no command pending or a blocked one) is left to the general path.
+ * Returns the bytes taken, 0 if none. */
+static size_t
+srv_pkt_whole(struct wire_conv *c, const struct framer *f, const uint8_t *p, size_t avail)
+{
+	struct pend *h = c->head;
+
+	if (avail < 5 || f->hdr_have != 0 || f->cont || c->phase != PH_COMMAND || h == NULL ||
+	    h->blocked)
+		return 0;
+	uint32_t len = le24(p);
+	if (len - 1 >= PKT_MAX - 1 || len > avail - 4 || p[3] != h->seq)
+		return 0;
+	size_t cap = srv_cap(h, p[4]);
+	const struct framer v = {.kind = MK_SERVER, .seq = p[3], .classified = true,
+				 .pkt_len = len, .first_len = len, .msg_len = len,
+				 .buf = (uint8_t *)(uintptr_t)(p + 4), .have = len < cap ? len : cap,
+				 .cap = cap};
+
+	h->seq++;
+	srv_msg(c, &v);
+	return 4 + (size_t)len;
+}
+
 /* Frames bytes of one direction; returns how many were consumed. */
 static size_t
 frame_bytes(struct wire_conv *c, enum wire_dir d, const uint8_t *p, size_t n)
@@ -1638,6 +1677,8 @@ frame_bytes(struct wire_conv *c, enum wire_dir d, const uint8_t *p, size_t n)
 		if (!f->in_pkt) {
 			size_t row = d == WIRE_S2C ? row_fast(c, f, p + i, n - i) : 0;
 
+			if (row == 0 && d == WIRE_S2C)
+				row = srv_pkt_whole(c, f, p + i, n - i);
 			if (row != 0) {
 				i += row;
 				continue;
