@@ -1295,13 +1295,13 @@ cmd_decode(struct wire_conv *c, struct pend *e, const uint8_t *p, size_t n, bool
 	}
 }
 
-/* A command is complete (or reached its inspection cap): the decision point. */
+/* A command is complete (or reached its inspection cap): the decision point.  p[0..n) is
+ * the command as collected (its prefix when early), in the framer's buffer or, for a whole
+ * packet at hand, in the caller's bytes. */
 static void
-cmd_emit(struct wire_conv *c, bool early)
+cmd_emit(struct wire_conv *c, const uint8_t *p, size_t n, bool early)
 {
 	struct framer *f = &c->fr[WIRE_C2S];
-	const uint8_t *p = f->buf;
-	size_t n = f->have;
 	struct wire_command wc;
 	struct wire_event ev;
 	struct pend *e;
@@ -1574,7 +1574,7 @@ msg_end(struct wire_conv *c, enum wire_dir d)
 		if (f->msg_len == 0)
 			fail(c, "empty command packet (seq %u)", f->seq);
 		else
-			cmd_emit(c, false);
+			cmd_emit(c, f->buf, f->have, false);
 		break;
 	case MK_LOGIN:
 		login(c, f);
@@ -1666,6 +1666,33 @@ srv_pkt_whole(struct wire_conv *c, const struct framer *f, const uint8_t *p, siz
 	return 4 + (size_t)len;
 }
 
+/* A whole command packet at p (avail bytes at hand), the usual text query or EXECUTE:
+ * does what pkt_header, classify, collect and msg_end would, and decides on
+ * the caller's bytes without copying them into the framer's buffer (the command event
+ * points into them; its consumers copy what they keep).  A held command over its cap
+ * (decided early on a truncated text), an empty, 16 MiB or cut packet, a seq other than 0
+ * or a client message that is not a command (an upload, auth data) is left to the
+ * general path.
+ * Returns the bytes taken, 0 if none. */
+static size_t
+cmd_pkt_whole(struct wire_conv *c, struct framer *f, const uint8_t *p, size_t avail)
+{
+	if (avail < 5 || f->hdr_have != 0 || f->cont || c->phase != PH_COMMAND || p[3] != 0 ||
+	    msg_kind(c, WIRE_C2S) != MK_COMMAND)
+		return 0;
+	uint32_t len = le24(p);
+	bool held = cmd_held(p[4]);
+	size_t cap = held ? c->lim.max_inspect : CMD_PFX;
+	if (len - 1 >= PKT_MAX - 1 || len > avail - 4 || (held && len > cap))
+		return 0;
+	f->cmd_seq = 1; /* what pkt_header leaves after a command's first packet */
+	/* a command that is not held (EXECUTE with its parameters) is decided on its first
+	 * CMD_PFX bytes however it comes; whole, its verdict covers the whole packet, as the
+	 * stream or drop of its rest would */
+	cmd_emit(c, p + 4, len < cap ? len : cap, false);
+	return 4 + (size_t)len;
+}
+
 /* Frames bytes of one direction; returns how many were consumed. */
 static size_t
 frame_bytes(struct wire_conv *c, enum wire_dir d, const uint8_t *p, size_t n)
@@ -1677,8 +1704,9 @@ frame_bytes(struct wire_conv *c, enum wire_dir d, const uint8_t *p, size_t n)
 		if (!f->in_pkt) {
 			size_t row = d == WIRE_S2C ? row_fast(c, f, p + i, n - i) : 0;
 
-			if (row == 0 && d == WIRE_S2C)
-				row = srv_pkt_whole(c, f, p + i, n - i);
+			if (row == 0)
+				row = d == WIRE_S2C ? srv_pkt_whole(c, f, p + i, n - i)
+						    : cmd_pkt_whole(c, f, p + i, n - i);
 			if (row != 0) {
 				i += row;
 				continue;
@@ -1702,7 +1730,7 @@ frame_bytes(struct wire_conv *c, enum wire_dir d, const uint8_t *p, size_t n)
 			if (c->phase == PH_ERROR)
 				break;
 		} else if (f->kind == MK_COMMAND && f->classified && f->have >= f->cap) {
-			cmd_emit(c, true); /* over the inspection cap: decide on the prefix */
+			cmd_emit(c, f->buf, f->have, true); /* over the cap: decide on the prefix */
 			continue;
 		} else {
 			size_t take = f->pkt_left < n - i ? f->pkt_left : n - i;
