@@ -20,6 +20,7 @@ struct run_opts {
 	const char *block_prefix;
 	bool block_all;
 	bool block_notext;
+	uint8_t block_cmd;
 };
 
 /* Runs the script once; returns the log (NUL-terminated, caller frees). */
@@ -32,6 +33,7 @@ run_once(const struct script *s, const struct run_opts *o, size_t chunk, long sp
 	l.block_prefix = o->block_prefix;
 	l.block_all = o->block_all;
 	l.block_notext = o->block_notext;
+	l.block_cmd = o->block_cmd;
 	c = o->midstream ? wire_conv_new_midstream(ev_cb, ev_free_user, &l, &o->lim)
 			 : wire_conv_new(ev_cb, ev_free_user, &l, &o->lim);
 	assert_non_null(c);
@@ -135,7 +137,7 @@ expect_absent(const char *log, const char *what)
 		expect_lines(log, w_);                                                             \
 	} while (0)
 
-static const struct run_opts DEF = {{0, 0, 0}, false, false, NULL, false, false};
+static const struct run_opts DEF = {{0, 0, 0}, false, false, NULL, false, false, 0};
 
 /* ---- handshake ------------------------------------------------------------------------- */
 
@@ -1038,6 +1040,66 @@ test_blocking(void **st)
 	sc_free(&s);
 }
 
+/* An EXECUTE longer than the prefix it is decided on (CMD_PFX, 16 bytes): the same events
+ * whole or split.  Whole, the decoder takes the whole packet with its verdict; cut before
+ * the prefix ends, it decides on the prefix and drops the rest.  Either way none of it is
+ * forwarded, which is the session's contract. */
+static void
+test_blocked_execute(void **st)
+{
+	struct script s = {0};
+	struct ev_log l = {0};
+	struct wire_conv *c;
+	size_t used, n;
+	const uint8_t *p;
+	char *log;
+
+	(void)st;
+	sc_handshake(&s, TCAPS | DEPR, NULL);
+	sc_cmd_bytes(&s, WIRE_COM_STMT_PREPARE, "delete from t");
+	srv_prepare_ok(&s, true, 7, 0, 1);
+	int exec_step = s.n; /* a client flight: the EXECUTE, then a query */
+	cmd_stmt(&s, WIRE_COM_STMT_EXECUTE, 7, 0);
+	sc_cmd_bytes(&s, WIRE_COM_QUERY, "select 1");
+	srv_ok(&s, 0, 0x0002);
+	for (int split = 0; split < 2; split++) {
+		c = wire_conv_new(ev_cb, ev_free_user, &l, &DEF.lim);
+		l.block_cmd = WIRE_COM_STMT_EXECUTE;
+		for (int i = 0; i < exec_step; i++)
+			assert_true(feed_flight(c, &l, s.dir[i], s.step[i].p, s.step[i].n, 0, 0));
+		p = s.step[exec_step].p;
+		n = 4 + ((size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16);
+		assert_true(n > 4 + 16 && p[4] == WIRE_COM_STMT_EXECUTE);
+		if (split) {
+			assert_int_equal(wire_conv_feed(c, WIRE_C2S, p, 10, 1, &used), WIRE_OK);
+			assert_int_equal(used, 10);
+			assert_int_equal(wire_conv_feed(c, WIRE_C2S, p + 10, s.step[exec_step].n - 10,
+							1, &used), WIRE_OK);
+			assert_int_equal(used, 4 + 16 - 10);
+			assert_true(wire_conv_c2s_dropping(c));
+			p += 4 + 16;
+			n -= 4 + 16;
+		}
+		/* the rest of the flight is there: only the EXECUTE's bytes are taken */
+		size_t rest = s.step[exec_step].n - (size_t)(p - s.step[exec_step].p);
+		assert_int_equal(wire_conv_feed(c, WIRE_C2S, p, rest, 1, &used), WIRE_OK);
+		assert_int_equal(used, n);
+		assert_false(wire_conv_c2s_dropping(c));
+		assert_int_equal(l.blocked, 1);
+		wire_conv_free(c);
+		bb_free(&l.text);
+		memset(&l, 0, sizeof(l));
+	}
+	struct run_opts o = DEF;
+	o.block_cmd = WIRE_COM_STMT_EXECUTE;
+	log = run_all(&s, &o);
+	EXPECT(log, "CMD #1 0x16 text=delete from t", "END #1",
+	       "CMD #2 0x17 text=delete from t stmt=7", "VERDICT block #2", "BLOCKED #2", "END #2",
+	       "CMD #3 0x03 text=select 1", "RESULT #3", "END #3");
+	free(log);
+	sc_free(&s);
+}
+
 /* Over the inspection cap: the event fires on the prefix; a blocked one is dropped. */
 static void
 test_truncated_inspect(void **st)
@@ -1549,6 +1611,7 @@ main(void)
 		cmocka_unit_test(test_pipelining),
 		cmocka_unit_test(test_feed_stops_after_command),
 		cmocka_unit_test(test_blocking),
+		cmocka_unit_test(test_blocked_execute),
 		cmocka_unit_test(test_truncated_inspect),
 		cmocka_unit_test(test_status_tracking),
 		cmocka_unit_test(test_midstream),

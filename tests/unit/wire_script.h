@@ -416,6 +416,7 @@ struct ev_log {
 	const char *block_prefix; /* block commands whose text starts with this */
 	bool block_all;
 	bool block_notext;     /* block commands without text too (with block_all) */
+	uint8_t block_cmd;     /* block commands of this type (0, COM_SLEEP: none) */
 };
 
 static inline void
@@ -488,6 +489,8 @@ ev_cb(void *ctx, const struct wire_event *ev)
 			v = WIRE_BLOCK;
 		if (l->block_prefix && c->text && c->text_len >= strlen(l->block_prefix) &&
 		    memcmp(c->text, l->block_prefix, strlen(l->block_prefix)) == 0)
+			v = WIRE_BLOCK;
+		if (l->block_cmd && c->cmd == l->block_cmd)
 			v = WIRE_BLOCK;
 		if (v == WIRE_BLOCK)
 			log_line(l, "VERDICT block #%llu", (unsigned long long)c->seqno);
