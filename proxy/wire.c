@@ -6,7 +6,14 @@
  * opaque, closed) that looks at each logical message when it ends.  Server messages
  * are never held: only their first bytes (64, or 512 for ERR and handshake packets)
  * are copied.  Client commands that need inspection are held up to max_inspect.
- * Responses are decoded against the head of a FIFO of pending commands. */
+ * Responses are decoded against the head of a FIFO of pending commands.
+ *
+ * Three fast paths stand in for the framer on the usual bytes, each doing exactly what
+ * it would (the split-invariance tests and fuzz_wire hold them to that): result rows
+ * back to back (row_fast), and a whole server packet or a whole command in the bytes at
+ * hand (srv_pkt_whole, cmd_pkt_whole), decoded where they lie instead of being copied
+ * into the framer's buffer.  A cut packet, a seq mismatch or anything unusual takes the
+ * general path. */
 #include "proxy/wire.h"
 
 #include "router/sql_lex.h"
@@ -1702,13 +1709,13 @@ frame_bytes(struct wire_conv *c, enum wire_dir d, const uint8_t *p, size_t n)
 
 	while (i < n && frame_live(c)) {
 		if (!f->in_pkt) {
-			size_t row = d == WIRE_S2C ? row_fast(c, f, p + i, n - i) : 0;
+			size_t fast = d == WIRE_S2C ? row_fast(c, f, p + i, n - i) : 0;
 
-			if (row == 0)
-				row = d == WIRE_S2C ? srv_pkt_whole(c, f, p + i, n - i)
-						    : cmd_pkt_whole(c, f, p + i, n - i);
-			if (row != 0) {
-				i += row;
+			if (fast == 0)
+				fast = d == WIRE_S2C ? srv_pkt_whole(c, f, p + i, n - i)
+						     : cmd_pkt_whole(c, f, p + i, n - i);
+			if (fast != 0) {
+				i += fast;
 				continue;
 			}
 			if (f->hdr_have == 0 && n - i >= 4) {
