@@ -1,8 +1,10 @@
 /* proxy/tracer.c: per statement, classify -> resolve -> guard at the command, keep a
  * partial JSON record with the command's context, complete it with the result and write
  * it.  The classifier and resolver work in scratch space owned by the tracer, so the
- * only allocations per statement are the record itself. */
-#include "proxy/tracer.h"
+ * only allocations per statement are the record itself.  What is kept so that a
+ * statement seen before is not analysed again lives in tracer_cache.c; the structures
+ * both share are in tracer_int.h. */
+#include "proxy/tracer_int.h"
 
 #include <stddef.h>
 #include <inttypes.h>
@@ -26,220 +28,8 @@
 #include "router/sql_lex.h"
 #include "router/workflow.h"
 
-#define TRACER_MAX_SQL_PREPARES 256 /* SQL-level PREPARE names remembered per connection */
-#define TRACER_FRAG_SLOTS 256       /* statement shapes whose record text is kept */
-#define TRACER_TARGET_SLOTS 8       /* parsed session targets kept */
-#define TRACER_EXEC_SLOTS 256       /* prepared texts whose analysis is kept */
-#define TRACER_SHAPE_SLOTS 256      /* statement shapes whose classification is kept */
-#define TRACER_SPARE_CMDS 64        /* freed one-statement commands a lane keeps for reuse */
-#define TRACER_OUTCOME_MAX 128      /* OK results with counts below this are kept as text */
-
-/* A piece of a record's text: the members of a JSON object as jansson wrote them,
- * without the braces.  Immutable once made, shared by reference. */
-struct jfrag {
-	unsigned refs;
-	size_t len;
-	char text[];
-};
-
-/* What stmt_analyse worked out for a cached statement (a shape or a prepared text) under
- * one rules snapshot, session target and transaction state: its resolution, and the
- * metric series its tables count into, found on first use (SERIES_UNKNOWN until then).
- * The resolution borrows from the snapshot, the target slot, t->st and t->res.text; while
- * the epochs match none has changed (t->st is unpacked from the same slot, to the same
- * place), so restoring it into t->res gives what route_resolve would write. */
-struct route_memo {
-	uint64_t rules_epoch;         /* 0 = empty */
-	uint64_t tgt_epoch;
-	bool in_tx;
-	bool target_known;
-	uint16_t ntables;
-	uint16_t text_used;
-	uint32_t flags;
-	enum vt_tablet_type tablet_type;
-	const char *error;
-	struct route_table *tables;   /* owned, one block: the tables, their series, the text */
-	int *stmt_series;             /* m_stmts, max(ntables, 1) */
-	int *named_series;            /* m_named_other, ntables, for named_client only */
-	char *text;
-	char *named_client;           /* owned */
-};
-
-#define SERIES_UNKNOWN (-2)
-
-static void
-memo_clear(struct route_memo *m)
-{
-	free(m->tables);
-	free(m->named_client);
-	*m = (struct route_memo){0};
-}
-
-/* The record members a statement shape always gets the same (see stmt_frag). */
-struct stmt_slot {
-	uint64_t digest_hash;
-	uint64_t digest_folded;       /* what the digest folds (keyword case, AS literals) */
-	uint64_t rules_gen;
-	const char *command;
-	uint8_t cls;
-	uint8_t tablet_type;
-	bool in_tx;
-	bool target_known;
-	char target[VT_NAME_MAX];
-	struct jfrag *frag;
-};
-
-/* A statement's analysis as a cache keeps it (analysis_make, analysis_restore): its key
- * bytes, a NUL and its digest in one block, the digest's hashes, its classification
- * packed (st_pack) and its route memo. */
-struct analysis {
-	char *text;                   /* owned: the key bytes, NUL, the digest */
-	const char *digest;           /* in text, NUL-terminated */
-	size_t digest_len;
-	uint64_t digest_hash;
-	uint64_t digest_folded;       /* what the digest folds (sql_digest_ex) */
-	unsigned char *st;            /* owned: the sql_stmt's used bytes */
-	struct route_memo memo;
-};
-
-/* One prepared statement's text (see conn_execute). */
-struct exec_slot {
-	struct analysis a;            /* key: the text as prepared, a.text[0..len) */
-	unsigned lex_flags;
-	size_t len;
-	size_t start, slen;           /* the statement within it */
-};
-
-/* A statement shape: its skeleton, or its digest and what the digest folds. */
-struct shape_slot {
-	struct analysis a;            /* key: the skeleton, a.text[0..skel_len) (by_skel) */
-	unsigned lex_flags;
-	bool by_skel;                 /* keyed by the skeleton, else by the digest */
-	size_t skel_len;
-};
-
-static void
-analysis_clear(struct analysis *a)
-{
-	free(a->text);
-	free(a->st);
-	memo_clear(&a->memo);
-	*a = (struct analysis){0};
-}
-
-struct tracer {
-	struct tracer_opts opts;
-	struct trace_sink *sink;             /* borrowed, may be NULL */
-	struct metrics *metrics;             /* borrowed, may be NULL */
-	struct rules *rules;                 /* snapshot in force (owned reference) */
-	struct guard_policy *guard;          /* owned, NULL = off */
-	struct workflow_memory *wf;          /* what the MoveTables recogniser remembers */
-	struct tracer_counts counts;
-	bool mirror_stale;
-	struct metric_family *m_stmts;       /* per table x tablet type x class x keyspace */
-	struct metric_family *m_named_other; /* named one keyspace, reached another */
-	struct metric_family *m_guard;       /* guard decisions */
-	struct metric_family *m_route_err;   /* statements vtgate would refuse to plan */
-	struct tcmd *spare_cmds;             /* freed one-statement commands, reused */
-	unsigned nspare_cmds;                /* how many (at most TRACER_SPARE_CMDS) */
-	char *scratch;                       /* redacted SQL (grows, never shrinks) */
-	size_t scratch_cap;
-	struct jbuf out;                     /* the line being written (grows, kept) */
-	struct tgt_slot {                    /* parsed session targets, by their text: per */
-		bool used;                   /* tracer, not per connection (idle sessions */
-		uint64_t epoch;              /* (re)parsed: this slot's memos are void */
-		char raw[VT_NAME_MAX];       /* cost no memory for them; most share a few) */
-		struct vt_target tgt;
-	} tgts[TRACER_TARGET_SLOTS];
-	struct sql_stmt st;                  /* scratch: the statement being analysed */
-	struct route_result res;             /* scratch: its resolution */
-	struct route_memo *memo;             /* scratch: the memo of its cached shape or text */
-	uint64_t rules_epoch;                /* t->rules replaced: every memo is void */
-	uint64_t tgt_epochs;
-	bool ran_other;                      /* scratch: it was analysed as another text */
-	uint64_t digest_hash;
-	uint64_t digest_folded;              /* sql_digest_ex: what the digest text folds */
-	char digest[SQL_DIGEST_MAX];
-	bool skel_ok;                        /* the statement has a skeleton (sql_skeleton): */
-	size_t skel_len;                     /* its shape is keyed by it */
-	uint64_t skel_hash;
-	char skel[SQL_DIGEST_MAX];
-	struct jconst {                      /* JSON strings of our own static names */
-		const char *name;
-		json_t *j;
-	} jconst[64];
-	struct stmt_slot *frags;             /* TRACER_FRAG_SLOTS statement fragments */
-	struct exec_slot *execs;             /* TRACER_EXEC_SLOTS */
-	struct shape_slot *shapes;           /* TRACER_SHAPE_SLOTS */
-	struct slot_index *frag_ix;          /* which slot holds which key; all six made */
-	struct slot_index *exec_ix;          /* on first use (cache_ready) */
-	struct slot_index *shape_ix;
-	struct jfrag *outcome[3][2][TRACER_OUTCOME_MAX]; /* verdict x rows/affected x count */
-};
-
-struct sql_prepare {
-	char *name;
-	char *sql;
-	size_t len;
-	struct sql_prepare *next;
-};
-
-struct tracer_conn {
-	struct tracer *t;
-	uint64_t id;
-	char client[80];
-	char client_host[80];                /* client without the port: a metric label */
-	struct sql_prepare *preps;           /* SQL-level PREPARE name -> text */
-	unsigned npreps;
-	struct jfrag *frag;                  /* session, client, user, target, source */
-	char *frag_user;                     /* ... as of this user and target */
-	char *frag_target;                   /* (NULL: target unknown) */
-};
-
-/* Statement text as the client sent it. */
-struct stmt_text {
-	const char *sql;
-	size_t n;
-};
-
-/* One statement of a command, between the command and its result. */
-struct tstmt {
-	struct jbuf head;     /* the members proper to this run known at the command: sql... */
-	bool traced;          /* a record is to be written (head is set) */
-	struct jfrag *conn_f; /* the members of its session and of its shape (refs) */
-	struct jfrag *stmt_f;
-	uint8_t cls;          /* enum sql_class */
-	bool objected;        /* the guard did not say allow */
-	bool blocked;
-	bool done;            /* written */
-	uint64_t rows;        /* CALL: rows of the result sets before its final OK */
-};
-
-struct tcmd {
-	struct tracer *t;
-	struct tcmd *next_spare;  /* in t->spare_cmds */
-	struct tracer_conn *conn; /* outlives the command: see tracer_conn_free */
-	uint8_t cmd;
-	uint64_t start_us;
-	unsigned n;            /* statements */
-	unsigned next;         /* statement the next result belongs to */
-	char block_reason[512];
-	struct tstmt s[];
-};
-
 static void jfrag_unref(struct jfrag *f);
 
-/* Allocates a cache's slots and their index on first use. */
-static bool
-cache_ready(void *slotsp, struct slot_index **ix, unsigned cap, size_t size)
-{
-	void **slots = slotsp;
-
-	if (*slots == NULL && (*slots = calloc(cap, size)) == NULL) {
-		return false;
-	}
-	return *ix != NULL || (*ix = slot_index_new(cap)) != NULL;
-}
 
 /* ---- setup ------------------------------------------------------------------------- */
 
@@ -309,21 +99,12 @@ tracer_free(struct tracer *t)
 	for (size_t i = 0; i < sizeof(t->jconst) / sizeof(t->jconst[0]); i++) {
 		json_decref(t->jconst[i].j);
 	}
-	for (size_t i = 0; t->execs != NULL && i < TRACER_EXEC_SLOTS; i++) {
-		analysis_clear(&t->execs[i].a);
-	}
-	free(t->execs);
-	for (size_t i = 0; t->shapes != NULL && i < TRACER_SHAPE_SLOTS; i++) {
-		analysis_clear(&t->shapes[i].a);
-	}
-	free(t->shapes);
+	tracer_caches_free(t);
 	for (size_t i = 0; t->frags != NULL && i < TRACER_FRAG_SLOTS; i++) {
 		jfrag_unref(t->frags[i].frag);
 	}
 	free(t->frags);
 	slot_index_free(t->frag_ix);
-	slot_index_free(t->exec_ix);
-	slot_index_free(t->shape_ix);
 	for (size_t i = 0; i < sizeof(t->outcome) / sizeof(t->outcome[0][0][0]); i++) {
 		jfrag_unref((&t->outcome[0][0][0])[i]);
 	}
@@ -358,13 +139,6 @@ tracer_rules(const struct tracer *t)
 	return t->rules;
 }
 
-/* Counters are written by the tracer's own thread only and read by the admin pages on
- * the main thread: relaxed atomic stores and loads (plain moves on x86), no lock. */
-static inline void
-count_inc(uint64_t *c)
-{
-	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
-}
 
 void
 tracer_get_counts(const struct tracer *t, struct tracer_counts *out)
@@ -772,15 +546,6 @@ prepare_inner_text(const char *sql, size_t n, char *buf, size_t len, size_t *out
 
 /* ---- analysing one statement ----------------------------------------------------- */
 
-/* What a statement is analysed with: the session state in force when it runs. */
-struct stmt_ctx {
-	const char *command;       /* "query", "prepare", "execute", "init_db" */
-	const char *target_raw;    /* "" = none */
-	bool target_known;
-	bool in_tx;
-	unsigned lex_flags;
-	const char *user;
-};
 
 /* An unqualified name in a session whose target capture never saw: where it goes is
  * unknown, and nothing is guessed. */
@@ -1005,7 +770,7 @@ stmt_frag(struct tracer *t, const struct stmt_ctx *x, const struct vt_target *tg
 
 	key = hash_bytes(key, target, strlen(target));
 	cacheable = cacheable && strlen(target) < sizeof(t->frags->target) &&
-		    cache_ready(&t->frags, &t->frag_ix, TRACER_FRAG_SLOTS, sizeof(*t->frags));
+		    tracer_slots_ready(&t->frags, &t->frag_ix, TRACER_FRAG_SLOTS, sizeof(*t->frags));
 	for (int i = -1; cacheable && (i = slot_index_next(t->frag_ix, key, i)) >= 0;) {
 		struct stmt_slot *sl = &t->frags[i];
 		if (sl->digest_hash == hash &&
@@ -1063,63 +828,6 @@ stmt_record(struct tracer_conn *c, const struct stmt_ctx *x, const struct vt_tar
 	s->stmt_f = stmt_frag(t, x, tgt, t->digest, hash);
 }
 
-/* ---- route memos ---------------------------------------------------------------- */
-
-/* t->memo, the memo of the statement in t->st, if it holds this rules snapshot, target
- * and transaction state: restored into t->res and returned. */
-static struct route_memo *
-memo_restore(struct tracer *t, const struct stmt_ctx *x, uint64_t tgt_epoch)
-{
-	struct route_memo *m = t->memo;
-
-	if (m == NULL || m->rules_epoch != t->rules_epoch || m->tgt_epoch != tgt_epoch ||
-	    m->in_tx != x->in_tx || m->target_known != x->target_known) {
-		return NULL;
-	}
-	t->res.ntables = m->ntables;
-	t->res.flags = m->flags;
-	t->res.tablet_type = m->tablet_type;
-	t->res.error = m->error;
-	t->res.text_used = m->text_used;
-	memcpy(t->res.tables, m->tables, m->ntables * sizeof(m->tables[0]));
-	memcpy(t->res.text, m->text, m->text_used);
-	return m;
-}
-
-/* Makes t->memo (if any) hold the resolution just made into t->res; returns it. */
-static struct route_memo *
-memo_keep(struct tracer *t, const struct stmt_ctx *x, uint64_t tgt_epoch)
-{
-	struct route_memo *m = t->memo;
-	unsigned nt = t->res.ntables, ns = nt ? nt : 1;
-	size_t tb = nt * sizeof(struct route_table), sb = (ns + nt) * sizeof(int);
-
-	if (m == NULL || t->rules_epoch == 0) {
-		return NULL;
-	}
-	memo_clear(m);
-	if ((m->tables = malloc(tb + sb + t->res.text_used + 1)) == NULL) {
-		return NULL;
-	}
-	m->stmt_series = (int *)((char *)m->tables + tb);
-	m->named_series = m->stmt_series + ns;
-	m->text = (char *)(m->named_series + nt);
-	memcpy(m->tables, t->res.tables, tb);
-	memcpy(m->text, t->res.text, t->res.text_used);
-	for (unsigned i = 0; i < ns + nt; i++) {
-		m->stmt_series[i] = SERIES_UNKNOWN;
-	}
-	m->rules_epoch = t->rules_epoch;
-	m->tgt_epoch = tgt_epoch;
-	m->in_tx = x->in_tx;
-	m->target_known = x->target_known;
-	m->ntables = (uint16_t)nt;
-	m->text_used = t->res.text_used;
-	m->flags = t->res.flags;
-	m->tablet_type = t->res.tablet_type;
-	m->error = t->res.error;
-	return m;
-}
 
 /* Resolves and guards sql[0..n), already classified into t->st, counts it, and
  * starts its record in ts (none when no trace is written). */
@@ -1138,10 +846,10 @@ stmt_analyse(struct tracer_conn *c, const struct stmt_ctx *x, const char *sql, s
 	gd->reason_code = 0;
 	gd->reason[0] = 0;
 	if (t->rules != NULL) {
-		m = memo_restore(t, x, sl->epoch);
+		m = tracer_memo_restore(t, x, sl->epoch);
 		if (m == NULL) {
 			route_resolve(t->rules, tgt, x->in_tx, &t->st, &t->res);
-			m = memo_keep(t, x, sl->epoch);
+			m = tracer_memo_keep(t, x, sl->epoch);
 		}
 		if (t->res.error != NULL) {
 			const char *cl[] = {sql_class_name((enum sql_class)t->st.cls)};
@@ -1456,9 +1164,6 @@ cmd_denies(struct tracer_conn *c, struct tcmd *cmd, const struct guard_decision 
 	return true;
 }
 
-static void stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql,
-			  size_t n);
-
 /* Analyses statement i of cmd; returns true if the guard denies it. */
 static bool
 cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ctx *x,
@@ -1469,7 +1174,7 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 
 	size_t en;
 
-	stmt_classify(c->t, x, sql, n);
+	tracer_classify(c->t, x, sql, n);
 	c->t->ran_other = false;
 	const char *exec = conn_sql_prepares(c, sql, n, &en);
 	if (exec == sql) {
@@ -1479,7 +1184,7 @@ cmd_add_stmt(struct tracer_conn *c, struct tcmd *cmd, unsigned i, struct stmt_ct
 		 * text; the record keeps the EXECUTE's own SQL beside it. */
 		const struct stmt_text shown = {sql, n};
 		c->t->ran_other = true;
-		stmt_classify(c->t, x, exec, en);
+		tracer_classify(c->t, x, exec, en);
 		stmt_analyse(c, x, exec, en, false, &shown, s, &gd);
 	}
 	ctx_after(x, &c->t->st, tbuf, tlen);
@@ -1520,258 +1225,24 @@ conn_query(struct tracer_conn *c, const struct wire_command *wc, struct stmt_ctx
 	return cmd;
 }
 
-/* ---- COM_STMT_EXECUTE --------------------------------------------------------- */
-
-/* A prepared statement runs the same text every time: its classification and digest
- * (which depend on the text and the lexer flags only, never on the session or the
- * rules) are kept by text, so a repeated EXECUTE is neither split, lexed nor digested
- * again.  Routing, the guard and the counters still run on every one. */
-
-static size_t
-st_packed_size(const struct sql_stmt *st)
-{
-	size_t nt = st->ntables < SQL_STMT_MAX_TABLES ? st->ntables : SQL_STMT_MAX_TABLES;
-
-	return offsetof(struct sql_stmt, tables) + nt * sizeof(st->tables[0]) + sizeof(uint16_t) +
-	       st->names_used;
-}
-
-/* The bytes of st that mean something: the fields before the tables, the tables used,
- * the name bytes used (names are offsets into them). */
-static void
-st_pack(const struct sql_stmt *st, unsigned char *out)
-{
-	size_t nt = st->ntables < SQL_STMT_MAX_TABLES ? st->ntables : SQL_STMT_MAX_TABLES;
-	size_t o = offsetof(struct sql_stmt, tables);
-
-	memcpy(out, st, o);
-	memcpy(out + o, st->tables, nt * sizeof(st->tables[0]));
-	o += nt * sizeof(st->tables[0]);
-	memcpy(out + o, &st->names_used, sizeof(uint16_t));
-	memcpy(out + o + sizeof(uint16_t), st->names, st->names_used);
-}
-
-static void
-st_unpack(const unsigned char *in, struct sql_stmt *st)
-{
-	size_t o = offsetof(struct sql_stmt, tables);
-
-	memcpy(st, in, o);
-	size_t nt = st->ntables < SQL_STMT_MAX_TABLES ? st->ntables : SQL_STMT_MAX_TABLES;
-	memcpy(st->tables, in + o, nt * sizeof(st->tables[0]));
-	o += nt * sizeof(st->tables[0]);
-	memcpy(&st->names_used, in + o, sizeof(uint16_t));
-	memcpy(st->names, in + o + sizeof(uint16_t), st->names_used);
-}
-
-/* ---- cached analyses ----------------------------------------------------------- */
-
-/* The analysis just made (t->st, t->digest...) with its key bytes key[0..klen), into a;
- * false (nothing held) when memory is short. */
-static bool
-analysis_make(const struct tracer *t, const char *key, size_t klen, struct analysis *a)
-{
-	size_t dl = strlen(t->digest);
-	char *text = malloc(klen + 1 + dl + 1);
-	unsigned char *st = malloc(st_packed_size(&t->st));
-
-	if (text == NULL || st == NULL) {
-		free(text);
-		free(st);
-		return false;
-	}
-	memcpy(text, key, klen);
-	text[klen] = 0;
-	memcpy(text + klen + 1, t->digest, dl + 1);
-	st_pack(&t->st, st);
-	*a = (struct analysis){.text = text, .digest = text + klen + 1, .digest_len = dl,
-			       .digest_hash = t->digest_hash, .digest_folded = t->digest_folded,
-			       .st = st};
-	return true;
-}
-
-/* A cache hit: the statement's digest, classification and memo, as analysing it would
- * leave them. */
-static void
-analysis_restore(struct tracer *t, struct analysis *a)
-{
-	count_inc(&t->counts.analysis_hits);
-	memcpy(t->digest, a->digest, a->digest_len + 1);
-	t->digest_hash = a->digest_hash;
-	t->digest_folded = a->digest_folded;
-	st_unpack(a->st, &t->st);
-	t->memo = &a->memo;
-}
-
-/* ---- statement shapes ------------------------------------------------------------ */
-
-/* An application sends a few statement shapes with ever-new literals.  A statement's
- * class and tables are kept by its shape, so the next statement of that shape is not
- * classified again.  The shape is the skeleton (sql_skeleton: the text with its simple
- * literals cut, found without lexing) when the text has one, so that the next one is not
- * lexed at all; otherwise the digest text and what the digest folds (sql_digest_ex).
- * Only classes whose class and tables never depend on a value literal are kept; a digest
- * cut at SQL_DIGEST_MAX is never kept. */
-static bool
-shape_cacheable(const struct tracer *t)
-{
-	switch ((enum sql_class)t->st.cls) {
-	case SQL_CLASS_SELECT:
-	case SQL_CLASS_INSERT:
-	case SQL_CLASS_REPLACE:
-	case SQL_CLASS_UPDATE:
-	case SQL_CLASS_DELETE:
-	case SQL_CLASS_BEGIN:
-	case SQL_CLASS_COMMIT:
-	case SQL_CLASS_ROLLBACK:
-		return strlen(t->digest) < SQL_DIGEST_MAX - 1;
-	default:
-		return false;
-	}
-}
-
-/* The slot key of the statement in hand: its skeleton's hash, or (no skeleton; digest
- * made) its digest hash. */
-static uint64_t
-shape_key(const struct tracer *t)
-{
-	return t->skel_ok ? t->skel_hash : t->digest_hash;
-}
-
-static bool
-shape_is(const struct tracer *t, const struct shape_slot *e, unsigned lex_flags)
-{
-	if (e->lex_flags != lex_flags || e->by_skel != t->skel_ok)
-		return false;
-	if (t->skel_ok)
-		return e->skel_len == t->skel_len && memcmp(e->a.text, t->skel, t->skel_len) == 0;
-	return e->a.digest_folded == t->digest_folded && strcmp(e->a.digest, t->digest) == 0;
-}
-
-static struct shape_slot *
-shape_find(struct tracer *t, unsigned lex_flags)
-{
-	uint64_t key = shape_key(t);
-
-	for (int i = -1; t->shape_ix != NULL && (i = slot_index_next(t->shape_ix, key, i)) >= 0;) {
-		if (shape_is(t, &t->shapes[i], lex_flags)) {
-			slot_index_touch(t->shape_ix, i);
-			return &t->shapes[i];
-		}
-	}
-	return NULL;
-}
-
-static struct shape_slot *
-shape_keep(struct tracer *t, unsigned lex_flags)
-{
-	size_t kl = t->skel_ok ? t->skel_len : 0;
-	struct analysis a;
-
-	if (!cache_ready(&t->shapes, &t->shape_ix, TRACER_SHAPE_SLOTS, sizeof(*t->shapes)) ||
-	    !analysis_make(t, t->skel, kl, &a)) {
-		return NULL;
-	}
-	struct shape_slot *e = &t->shapes[slot_index_claim(t->shape_ix, shape_key(t))];
-	analysis_clear(&e->a);
-	*e = (struct shape_slot){.a = a, .lex_flags = lex_flags, .by_skel = t->skel_ok,
-				 .skel_len = kl};
-	return e;
-}
-
-/* Classifies sql[0..n) into t->st and leaves its digest in t->digest / digest_hash /
- * digest_folded: made once, for the cache key, the metrics and the record alike (every
- * statement is classified here or taken whole from the prepared-text cache). */
-static void
-stmt_classify(struct tracer *t, const struct stmt_ctx *x, const char *sql, size_t n)
-{
-	struct shape_slot *e = NULL;
-
-	t->skel_ok = sql_skeleton(sql, n, t->skel, sizeof(t->skel), &t->skel_len, &t->skel_hash);
-	if (t->skel_ok) {
-		e = shape_find(t, x->lex_flags);
-	} else {
-		/* no skeleton: the shape is keyed by the digest, made first */
-		t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
-					       &t->digest_folded);
-		e = shape_find(t, x->lex_flags);
-	}
-	if (e != NULL) {
-		analysis_restore(t, &e->a);
-		return;
-	}
-	count_inc(&t->counts.analysis_misses);
-	if (t->skel_ok) {
-		t->digest_hash = sql_digest_ex(sql, n, x->lex_flags, t->digest, sizeof(t->digest),
-					       &t->digest_folded);
-	}
-	sql_classify(sql, n, x->lex_flags, &t->st);
-	e = shape_cacheable(t) ? shape_keep(t, x->lex_flags) : NULL;
-	t->memo = e ? &e->a.memo : NULL;
-}
-
-static uint64_t
-exec_key(const char *text, size_t n, unsigned lex_flags)
-{
-	return hash_bytes(lex_flags, text, n);
-}
-
-static struct exec_slot *
-exec_find(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned lex_flags)
-{
-	for (int i = -1; t->exec_ix != NULL && (i = slot_index_next(t->exec_ix, key, i)) >= 0;) {
-		struct exec_slot *e = &t->execs[i];
-		if (e->len == n && e->lex_flags == lex_flags && memcmp(e->a.text, text, n) == 0) {
-			slot_index_touch(t->exec_ix, i);
-			return e;
-		}
-	}
-	return NULL;
-}
-
-/* Keeps the analysis just made of text (one statement: t->st, its digest in t->digest). */
-static void
-exec_keep(struct tracer *t, uint64_t key, const char *text, size_t n, unsigned lex_flags,
-	  size_t start, size_t slen)
-{
-	struct analysis a;
-
-	if (!cache_ready(&t->execs, &t->exec_ix, TRACER_EXEC_SLOTS, sizeof(*t->execs)) ||
-	    !analysis_make(t, text, n, &a)) {
-		return;
-	}
-	struct exec_slot *e = &t->execs[slot_index_claim(t->exec_ix, key)];
-	analysis_clear(&e->a);
-	*e = (struct exec_slot){.a = a, .lex_flags = lex_flags, .len = n, .start = start,
-				.slen = slen};
-}
-
-/* Classes whose analysis also changes the session's prepared texts or its target: never
- * taken from the cache (none of them can be prepared with COM_STMT_PREPARE anyway). */
-static bool
-exec_cacheable(const struct sql_stmt *st)
-{
-	return st->cls != SQL_CLASS_PREPARE && st->cls != SQL_CLASS_EXECUTE &&
-	       st->cls != SQL_CLASS_DEALLOCATE && st->cls != SQL_CLASS_USE;
-}
 
 static struct tcmd *
 conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_ctx *x,
 	     uint64_t ts_us, bool *deny)
 {
 	struct tracer *t = c->t;
-	uint64_t key = exec_key(wc->text, wc->text_len, x->lex_flags);
-	struct exec_slot *e = exec_find(t, key, wc->text, wc->text_len, x->lex_flags);
+	uint64_t key = tracer_exec_key(wc->text, wc->text_len, x->lex_flags);
+	struct exec_slot *e = tracer_exec_find(t, key, wc->text, wc->text_len, x->lex_flags);
 	struct guard_decision gd;
 
 	if (e == NULL) {
 		struct tcmd *cmd = conn_query(c, wc, x, ts_us, deny);
 		size_t pos = 0, start, slen, s2, l2;
 		if (cmd != NULL && cmd->n == 1 && !wc->text_truncated && !t->ran_other &&
-		    exec_cacheable(&t->st) &&
+		    tracer_exec_cacheable(&t->st) &&
 		    sql_split_next(wc->text, wc->text_len, &pos, &start, &slen)) {
 			if (!sql_split_next(wc->text, wc->text_len, &pos, &s2, &l2)) {
-				exec_keep(t, key, wc->text, wc->text_len, x->lex_flags, start, slen);
+				tracer_exec_keep(t, key, wc->text, wc->text_len, x->lex_flags, start, slen);
 			}
 		}
 		return cmd;
@@ -1780,7 +1251,7 @@ conn_execute(struct tracer_conn *c, const struct wire_command *wc, struct stmt_c
 	if (cmd == NULL) {
 		return NULL;
 	}
-	analysis_restore(t, &e->a);
+	tracer_analysis_restore(t, &e->a);
 	stmt_analyse(c, x, e->a.text + e->start, e->slen, false, NULL, &cmd->s[0], &gd);
 	*deny = cmd_denies(c, cmd, &gd);
 	return cmd;
