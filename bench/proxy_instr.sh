@@ -18,7 +18,8 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 TESTS=${TESTS:-oltp_point_select oltp_read_write}; PS_MODES=${PS_MODES:-disable auto}
-EVENTS=${EVENTS:-2000}; INSTR_THREADS=${INSTR_THREADS:-1}; INSTR_TARGETS=${INSTR_TARGETS:-haproxy rt rt_trace}; TABLES=${TABLES:-4}; TABLE_SIZE=${TABLE_SIZE:-10000}
+EVENTS=${EVENTS:-2000}; TABLES=${TABLES:-4}; TABLE_SIZE=${TABLE_SIZE:-10000}
+INSTR_THREADS=${INSTR_THREADS:-1}; INSTR_TARGETS=${INSTR_TARGETS:-haproxy rt rt_trace}
 MYSQL_PORT=${MYSQL_PORT:-3307}; PROXY_PORT=${PROXY_PORT:-3312}
 
 bench_init instr

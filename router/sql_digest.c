@@ -232,6 +232,13 @@ static const unsigned char skel_class[256] = {
 	['-'] = SK_STOP, ['/'] = SK_STOP,
 };
 
+#undef SK_RANGE_64
+#undef SK_RANGE_32
+#undef SK_RANGE_16
+#undef SK_RANGE_8
+#undef SK_RANGE_4
+#undef SK_RANGE_2
+
 static bool
 skel_sticky(unsigned char c)
 {
