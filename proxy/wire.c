@@ -1494,7 +1494,7 @@ classify(struct wire_conv *c, struct framer *f, uint8_t b)
 	if (f->kind == MK_SERVER && (c->phase != PH_COMMAND || b == 0xFF))
 		f->cap = SRV_PFX_BIG;
 	else if (f->kind == MK_SERVER && c->head)
-		f->cap = srv_cap(c->head, b); /* a row or a definition: only its first byte */
+		f->cap = srv_cap(c->head, b);
 	else if (f->kind == MK_COMMAND && cmd_held(b))
 		f->cap = c->lim.max_inspect;
 }
@@ -1642,6 +1642,18 @@ row_fast(struct wire_conv *c, const struct framer *f, const uint8_t *p, size_t a
 	return took;
 }
 
+/* The payload length of the packet at p (avail bytes at hand) when it is whole, neither
+ * empty nor 16 MiB, and the framer is between messages: what the whole-packet paths
+ * below may take; 0 otherwise. */
+static uint32_t
+whole_pkt_len(const struct framer *f, const uint8_t *p, size_t avail)
+{
+	if (avail < 5 || f->hdr_have != 0 || f->cont)
+		return 0;
+	uint32_t len = le24(p);
+	return len - 1 < PKT_MAX - 1 && len <= avail - 4 ? len : 0;
+}
+
 /* A whole server packet at p (avail bytes at hand) in the command phase: does what
  * pkt_header, classify, collect and msg_end would, without copying it into the framer's
  * buffer.  The message is decoded through a framer on the stack that views the caller's
@@ -1655,12 +1667,9 @@ static size_t
 srv_pkt_whole(struct wire_conv *c, const struct framer *f, const uint8_t *p, size_t avail)
 {
 	struct pend *h = c->head;
+	uint32_t len = whole_pkt_len(f, p, avail);
 
-	if (avail < 5 || f->hdr_have != 0 || f->cont || c->phase != PH_COMMAND || h == NULL ||
-	    h->blocked)
-		return 0;
-	uint32_t len = le24(p);
-	if (len - 1 >= PKT_MAX - 1 || len > avail - 4 || p[3] != h->seq)
+	if (len == 0 || c->phase != PH_COMMAND || h == NULL || h->blocked || p[3] != h->seq)
 		return 0;
 	size_t cap = srv_cap(h, p[4]);
 	const struct framer v = {.kind = MK_SERVER, .seq = p[3], .classified = true,
@@ -1684,13 +1693,13 @@ srv_pkt_whole(struct wire_conv *c, const struct framer *f, const uint8_t *p, siz
 static size_t
 cmd_pkt_whole(struct wire_conv *c, struct framer *f, const uint8_t *p, size_t avail)
 {
-	if (avail < 5 || f->hdr_have != 0 || f->cont || c->phase != PH_COMMAND || p[3] != 0 ||
-	    msg_kind(c, WIRE_C2S) != MK_COMMAND)
+	uint32_t len = whole_pkt_len(f, p, avail);
+
+	if (len == 0 || c->phase != PH_COMMAND || p[3] != 0 || msg_kind(c, WIRE_C2S) != MK_COMMAND)
 		return 0;
-	uint32_t len = le24(p);
 	bool held = cmd_held(p[4]);
 	size_t cap = held ? c->lim.max_inspect : CMD_PFX;
-	if (len - 1 >= PKT_MAX - 1 || len > avail - 4 || (held && len > cap))
+	if (held && len > cap)
 		return 0;
 	f->cmd_seq = 1; /* what pkt_header leaves after a command's first packet */
 	/* a command that is not held (EXECUTE with its parameters) is decided on its first
