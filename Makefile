@@ -20,7 +20,7 @@ endif
 DEB_PKGS := build-essential pkg-config libevent-dev libjansson-dev libmariadb-dev libpcap-dev \
             libcmocka-dev mariadb-server mariadb-client python3 python3-pymysql python3-nacl tcpdump \
             clang libclang-rt-14-dev curl procps openssl
-BENCH_PKGS := sysbench haproxy tshark percona-toolkit valgrind
+BENCH_PKGS := sysbench haproxy tshark percona-toolkit valgrind linux-perf
 
 LIB_SRCS  := $(sort $(wildcard router/*.c) $(filter-out proxy/main.c,$(wildcard proxy/*.c)) \
              $(wildcard capture/*.c))

@@ -7,6 +7,9 @@
 # usage: BUILD=build bench/proxy_overhead.sh
 # env: TESTS ("oltp_point_select oltp_read_write") THREADS ("1 8 32") PS_MODES ("disable auto")
 #      DURATION (5 s) REPEATS (3) TABLES (4) TABLE_SIZE (50000)
+#      WARMUP (10 s of oltp_read_write, 8 threads, direct, after the tables are loaded, then 1 s
+#      through each target; 0: none). Without it the first configuration measured ran while
+#      MariaDB was still flushing and purging after the load, whichever target ran first in a pair.
 #      TARGETS (auto: direct haproxy + rt rt_trace rt_guard when the binary supports them)
 #      MYSQL_PORT (3307) HAPROXY_PORT (3308) RT_PORT (3309; variants use 3309..3311)
 #      ROUTETRACE (binary, default $BUILD/routetrace) ROUTETRACE_ARGS (extra flags, every rt target)
@@ -16,7 +19,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 TESTS=${TESTS:-oltp_point_select oltp_read_write}; THREADS=${THREADS:-1 8 32}
-PS_MODES=${PS_MODES:-disable auto}; DURATION=${DURATION:-5}; REPEATS=${REPEATS:-3}
+PS_MODES=${PS_MODES:-disable auto}; DURATION=${DURATION:-5}; REPEATS=${REPEATS:-3}; WARMUP=${WARMUP:-10}
 TABLES=${TABLES:-4}; TABLE_SIZE=${TABLE_SIZE:-50000}
 MYSQL_PORT=${MYSQL_PORT:-3307}; HAPROXY_PORT=${HAPROXY_PORT:-3308}; RT_PORT=${RT_PORT:-3309}
 
@@ -67,6 +70,15 @@ SB=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$BENCH_USER" --mysql-
 echo "  preparing $TABLES x $TABLE_SIZE rows (direct) ..."
 sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" cleanup >/dev/null
 sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" prepare >/dev/null
+if [ "$WARMUP" -gt 0 ]; then
+  echo "  warming up: ${WARMUP}s direct, then 1s through each target ..."
+  sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" --threads=8 --time="$WARMUP" run >/dev/null
+  for t in "${ORDER[@]}"; do
+    sysbench oltp_read_write "${SB[@]}" --mysql-port="${PORT[$t]}" --threads=8 --time=1 run >/dev/null ||
+      echo "  warm-up through $t failed" >&2
+  done
+  sleep 0.2; for t in "${!TRACE[@]}"; do : >"${TRACE[$t]}"; done  # the first run counts its own records
+fi
 
 # run_one TEST PS THREADS TARGET REP: one sysbench run, one TSV row in $RAW.
 # proc_cpu PID: user + system CPU ticks the process has used so far (every thread).

@@ -4,6 +4,7 @@
 #   router    micro-benchmarks: $BUILD/bench/bench_router and $BUILD/bench/bench_reasm, if built
 #   overhead  sysbench direct vs haproxy vs routetrace (+ trace, + guard variants)  proxy_overhead.sh
 #   instr     user-space instructions per statement, haproxy vs routetrace (callgrind)  proxy_instr.sh
+#   hop       each proxy's own time on a statement's critical path, from syscall tracepoints  proxy_hop.sh
 #   idle      10,000 idle sessions: proxy RSS and bytes per session (rt and haproxy)  idle.sh
 #   capture   pcap of sysbench traffic + ground truth; routetrace capture vs tshark vs pt-query-digest
 # usage: BUILD=build bench/run.sh        or   make bench [BUILD=...]
@@ -16,7 +17,7 @@
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-SECTIONS=(router overhead instr idle capture)
+SECTIONS=(router overhead instr hop idle capture)
 RESULTS_DIR=${RESULTS_DIR:-$BUILD/bench}
 mkdir -p "$RESULTS_DIR"
 RESULTS=$RESULTS_DIR/results-$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -75,13 +76,18 @@ run_router() {
 }
 
 run_overhead() {
-  section overhead "BUILD=$REL_BUILD $(env_of TESTS THREADS PS_MODES DURATION REPEATS TABLES TABLE_SIZE TARGETS ROUTETRACE ROUTETRACE_ARGS TRACE_ARGS)bench/proxy_overhead.sh"
+  section overhead "BUILD=$REL_BUILD $(env_of TESTS THREADS PS_MODES DURATION REPEATS WARMUP TABLES TABLE_SIZE TARGETS ROUTETRACE ROUTETRACE_ARGS TRACE_ARGS)bench/proxy_overhead.sh"
   "$BENCH_DIR/proxy_overhead.sh"
 }
 
 run_instr() {
   section instr "BUILD=$REL_BUILD $(env_of TESTS PS_MODES EVENTS INSTR_THREADS INSTR_TARGETS KEEP TABLES TABLE_SIZE ROUTETRACE)bench/proxy_instr.sh"
   "$BENCH_DIR/proxy_instr.sh"
+}
+
+run_hop() {
+  section hop "BUILD=$REL_BUILD $(env_of TESTS PS_MODES DURATION REPEATS HOP_TARGETS TABLES TABLE_SIZE ROUTETRACE)bench/proxy_hop.sh"
+  "$BENCH_DIR/proxy_hop.sh"
 }
 
 run_idle() {
