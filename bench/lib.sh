@@ -57,10 +57,22 @@ bench_db() {
 
 bench_db_pid() { MYSQL_PORT=$1 "$BENCH_DIR/mariadb.sh" pid; }
 
-# bench_wait_mysql PORT [TRIES]: until a full MySQL handshake + login + ping works through PORT.
+# bench_port_free PORT: true when nothing listens on PORT. A proxy started on a taken port fails
+# to bind while whatever holds the port answers in its place: the bench would measure a stranger.
+bench_port_free() {
+  local who
+  who=$(ss -tlnpH "sport = :$1" 2>/dev/null) || return 0
+  [ -z "$who" ] && return 0
+  echo "port $1 is already in use ($(grep -o 'users:.*' <<<"$who" | head -1)); stop that first" >&2
+  return 1
+}
+
+# bench_wait_mysql PORT [TRIES] [PID]: until a full MySQL handshake + login + ping works through
+# PORT; with PID, fails as soon as that process (the one meant to answer) is gone.
 bench_wait_mysql() {
   local i
   for i in $(seq "${2:-100}"); do
+    if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
     mariadb-admin --no-defaults -h127.0.0.1 -P"$1" -u"$BENCH_USER" -p"$BENCH_PASS" \
       --connect-timeout=2 ping >/dev/null 2>&1 && return 0
     sleep 0.2
@@ -93,8 +105,9 @@ listen mysql
   bind 127.0.0.1:$1
   server db 127.0.0.1:$2 maxconn $3
 EOF
+  bench_port_free "$1" || return 1
   bench_bg "$BENCH_WORK/haproxy-$1.log" haproxy -db -f "$cfg"
-  bench_wait_mysql "$1" || { echo "haproxy did not answer on $1:" >&2; tail -5 "$BENCH_WORK/haproxy-$1.log" >&2; return 1; }
+  bench_wait_mysql "$1" 100 "$BG_PID" || { echo "haproxy did not answer on $1:" >&2; tail -5 "$BENCH_WORK/haproxy-$1.log" >&2; return 1; }
 }
 
 # bench_rt_help: routetrace's `proxy --help` text (empty when the binary or subcommand is missing).
@@ -116,11 +129,12 @@ bench_rt_has() { bench_rt_help | grep -q -- "$1"; }
 # Returns 1 (with its log tail on stderr) if it does not answer MySQL within 20 s.
 bench_rt_start() {
   local name=$1 listen=$2 upstream=$3; shift 3
+  bench_port_free "$listen" || return 1
   # shellcheck disable=SC2086
   bench_bg "$BENCH_WORK/$name.log" "$RT" proxy --listen "127.0.0.1:$listen" \
     --upstream "127.0.0.1:$upstream" "$@" ${ROUTETRACE_ARGS:-}
   echo "  $name: $RT proxy --listen 127.0.0.1:$listen --upstream 127.0.0.1:$upstream $* ${ROUTETRACE_ARGS:-}"
-  if ! bench_wait_mysql "$listen" 100; then
+  if ! bench_wait_mysql "$listen" 100 "$BG_PID"; then
     echo "  $name did not answer MySQL on port $listen; its log:" >&2
     tail -5 "$BENCH_WORK/$name.log" | sed 's/^/    /' >&2
     bench_kill "$BG_PID"

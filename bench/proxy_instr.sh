@@ -58,10 +58,11 @@ proxy_cmd() {
 counted() {
   local out=$BENCH_WORK/callgrind.out pid q ir
   rm -f "$out"
+  bench_port_free "$PROXY_PORT" || return 1
   # shellcheck disable=SC2046
   bench_bg "$BENCH_WORK/$1.log" valgrind --tool=callgrind --callgrind-out-file="$out" $(proxy_cmd "$1")
   pid=$BG_PID
-  bench_wait_mysql "$PROXY_PORT" 150 || { echo "  $1 did not answer under valgrind" >&2; bench_kill "$pid"; return 1; }
+  bench_wait_mysql "$PROXY_PORT" 150 "$pid" || { echo "  $1 did not answer under valgrind" >&2; bench_kill "$pid"; return 1; }
   q=$(sysbench "$2" "${SB[@]}" --mysql-port="$PROXY_PORT" --threads="$INSTR_THREADS" --events="$4" --time=0 \
         --db-ps-mode="$3" run | awk '/queries:/ {print $2}')
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
