@@ -142,6 +142,16 @@ bench_rt_start() {
   fi
 }
 
+# bench_sb_prepare: SB, sysbench's connection and table options (BENCH_USER/PASS/DB, TABLES,
+# TABLE_SIZE), and its tables loaded afresh directly into the MariaDB on MYSQL_PORT.
+bench_sb_prepare() {
+  SB=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$BENCH_USER" --mysql-password="$BENCH_PASS"
+      --mysql-db="$BENCH_DB" --tables="$TABLES" --table-size="$TABLE_SIZE")
+  echo "  preparing $TABLES x $TABLE_SIZE rows (direct) ..."
+  sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" cleanup >/dev/null
+  sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" prepare >/dev/null
+}
+
 # bench_vschema FILE TABLES: a SrvVSchema JSON for the sysbench tables, mid-cutover: keyspace
 # sbtest (the session's database) and sbtarget both hold sbtest1..N, and routing rules send every
 # form (unqualified, sbtest., sbtarget.; primary, @replica, @rdonly) to sbtarget, so every table

@@ -34,11 +34,7 @@ fi
 bench_db "$MYSQL_PORT"
 [ -x "$RT" ] || { echo "routetrace not built: $RT" >&2; exit 1; }
 bench_vschema "$BENCH_WORK/vschema.json" "$TABLES"
-SB=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$BENCH_USER" --mysql-password="$BENCH_PASS"
-    --mysql-db="$BENCH_DB" --tables="$TABLES" --table-size="$TABLE_SIZE")
-echo "  preparing $TABLES x $TABLE_SIZE rows ..."
-sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" cleanup >/dev/null
-sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" prepare >/dev/null
+bench_sb_prepare
 
 declare -A PORT=() PID=()
 for t in $HOP_TARGETS; do

@@ -65,11 +65,7 @@ for t in direct haproxy rt rt_trace rt_guard; do [ -n "${PORT[$t]:-}" ] && ORDER
 [ ${#ORDER[@]} -gt 0 ] || { echo "no target to measure" >&2; exit 1; }
 echo "  targets: ${ORDER[*]}"
 
-SB=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user="$BENCH_USER" --mysql-password="$BENCH_PASS"
-    --mysql-db="$BENCH_DB" --tables="$TABLES" --table-size="$TABLE_SIZE")
-echo "  preparing $TABLES x $TABLE_SIZE rows (direct) ..."
-sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" cleanup >/dev/null
-sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" prepare >/dev/null
+bench_sb_prepare
 if [ "$WARMUP" -gt 0 ]; then
   echo "  warming up: ${WARMUP}s direct, then 1s through each target ..."
   sysbench oltp_read_write "${SB[@]}" --mysql-port="$MYSQL_PORT" --threads=8 --time="$WARMUP" run >/dev/null
