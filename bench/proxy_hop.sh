@@ -66,7 +66,7 @@ trace_one() {
   wait "$sb" || echo "  sysbench failed through $t" >&2
   if [ -z "$cl" ] || [ -z "$sv" ]; then echo "  $t: no client/server socket seen" >&2; return 0; fi
   perf script --ns -F tid,time,event,trace -i "$data" 2>/dev/null |
-    python3 "$BENCH_DIR/hop_report.py" "$test"$'\t'"$ps"$'\t'"$t"$'\t'"$rep" "$cl" "$sv" >>"$RAW"
+    python3 "$BENCH_DIR/hop_report.py" window "$test"$'\t'"$ps"$'\t'"$t"$'\t'"$rep" "$cl" "$sv" >>"$RAW"
   rm -f "$data"
 }
 
@@ -81,38 +81,7 @@ for test in $TESTS; do for ps in $PS_MODES; do
 done; done
 
 echo
-awk -F'\t' -v targets="${ORDER[*]}" '
-function med(key,   n, i, j, a, t) {
-  n = split(vals[key], a, " "); if (n == 0 || vals[key] == "") return "NA"
-  for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
-  return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-$7 != "NA" { k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $5; vals[k] = vals[k] " " $7
-             hops[k] += $6; if (!(($1 SUBSEP $2) in seen)) { seen[$1 SUBSEP $2] = 1; conf[++nc] = $1 SUBSEP $2 } }
-END {
-  nt = split(targets, tg, " ")
-  printf "%-18s %-8s %-5s", "test", "ps", "hop"
-  for (i = 1; i <= nt; i++) printf " %10s", tg[i]
-  for (i = 2; i <= nt; i++) printf " %14s", tg[i] "-" tg[1]
-  printf "   (median us from wakeup to send; hops traced)\n"
-  for (c = 1; c <= nc; c++) {
-    split(conf[c], cp, SUBSEP)
-    for (i = 1; i <= nt; i++) sum[i] = 0
-    for (d = 1; d <= 3; d++) {
-      dir = d == 1 ? "c2s" : d == 2 ? "s2c" : "both"
-      printf "%-18s %-8s %-5s", cp[1], cp[2], dir
-      for (i = 1; i <= nt; i++) {
-        k = conf[c] SUBSEP tg[i] SUBSEP dir
-        m[i] = d == 3 ? sum[i] : med(k)
-        if (m[i] == "NA") sum[i] = "NA"; else if (sum[i] != "NA") sum[i] += m[i]
-        printf " %10s", m[i] == "NA" ? m[i] : sprintf("%.2f", m[i])
-      }
-      for (i = 2; i <= nt; i++) printf " %14s", (m[i] == "NA" || m[1] == "NA") ? "NA" : sprintf("%+.2f", m[i] - m[1])
-      n = 0; for (i = 1; i <= nt; i++) n += hops[conf[c] SUBSEP tg[i] SUBSEP dir]
-      if (d < 3) printf "   (%d)\n", n; else printf "\n"
-    }
-  }
-}' "$RAW"
+python3 "$BENCH_DIR/hop_report.py" table "${ORDER[*]}" <"$RAW"
 echo
 echo "  A hop is one epoll_wait return followed by a send on the same thread; 'both' adds the two"
 echo "  medians (one statement's round trip). X-haproxy is the target's figure minus haproxy's, in"
