@@ -74,30 +74,33 @@ END {
 	}
 	printf "\nQPS ratios (medians of this run; spread = largest (max-min)/median of any target's runs)\n"
 	printf "%-18s %-7s %4s |", "test", "ps", "thr"
-	split("haproxy/direct rt/haproxy rt/direct trace/rt guard/trace", hdr, " ")
-	split("haproxy direct rt haproxy rt direct rt_trace rt rt_guard rt_trace", pair, " ")
-	for (c = 1; c <= 5; c++) if (has(pair[2 * c - 1]) && has(pair[2 * c])) { col[c] = 1; printf " %14s", hdr[c] }
+	split("haproxy/direct rt/haproxy rt/direct trace/rt guard/trace A/A-control", hdr, " ")
+	split("haproxy direct rt haproxy rt direct rt_trace rt rt_guard rt_trace haproxy2 haproxy", pair, " ")
+	for (c = 1; c <= 6; c++) if (has(pair[2 * c - 1]) && has(pair[2 * c])) { col[c] = 1; printf " %14s", hdr[c] }
 	printf " %7s\n", "spread"
 	for (r = 1; r <= nk; r++) {
 		k = order[r]; split(k, f, SUBSEP)
 		printf "%-18s %-7s %4s |", f[1], f[2], f[3]
-		for (c = 1; c <= 5; c++) if (col[c]) ratio(k, pair[2 * c - 1], pair[2 * c], hdr[c])
+		for (c = 1; c <= 6; c++) if (col[c]) ratio(k, pair[2 * c - 1], pair[2 * c], hdr[c])
 		sp = 0
 		for (i = 1; i <= nt; i++) { s = spread(q[k, tl[i]]); if (s > sp) sp = s }
 		allsp[r] = sp
 		printf (repeats > 1 ? " %6.0f%%\n" : " %7s\n"), (repeats > 1 ? 100 * sp : "-")
 	}
 	printf "%-18s %-7s %4s |", "geometric mean", "", ""
-	for (c = 1; c <= 5; c++) if (col[c]) {
+	for (c = 1; c <= 6; c++) if (col[c]) {
 		if (ng[hdr[c]] > 0) printf " %14.3f", exp(lg[hdr[c]] / ng[hdr[c]]); else printf " %14s", "n/a"
 	}
 	# median spread over configurations: the noise floor to compare ratios against
 	ss = ""; for (r = 1; r <= nk; r++) ss = ss " " allsp[r]
 	printf (repeats > 1 ? " %6.0f%%\n" : " %7s\n"), (repeats > 1 ? 100 * med(ss) : "-")
 	print ""
-	paired_table()
+	paired_table("rt", "haproxy", "issue 2")
+	paired_table("haproxy2", "haproxy", "A/A control: the same haproxy twice, how often noise alone gives a verdict")
 	cpu_table()
 	print "targets (issue): rt/haproxy >= 1.0 in every row (#2); trace/rt >= 0.90 (#4); guard/trace ~ 1.0 within the spread (#5)"
+	if (has("haproxy2"))
+		print "A/A-control = haproxy2/haproxy, two identical haproxy processes: what this machine's noise alone does to a ratio and a verdict"
 	for (t in tlines) {
 		x = tq[t] > 0 ? tlines[t] / tq[t] : 0
 		printf "%s: %d trace records for %d sysbench statements (%.3f per statement)%s\n", t, tlines[t], tq[t], x,
@@ -110,47 +113,70 @@ END {
 # Proxy CPU (user + system, every thread, from /proc) per sysbench statement: what relaying
 # costs the proxy itself.  Much steadier than QPS on a shared machine, so a cost difference
 # the QPS noise hides shows here.
-function cpu_table(    r, k, f, i, m, a, b, n, lgc, nc) {
+function cpu_table(    r, k, f, i, m, nc, c, nr) {
 	if (!("haproxy" in cput) || !("rt" in cput))
 		return
+	nr = split("rt" ("haproxy2" in cput ? " haproxy2" : ""), rnum, " ")
 	printf "proxy CPU per statement, us (median; user + system of the proxy process)\n"
 	printf "%-18s %-7s %4s |", "test", "ps", "thr"
 	for (i = 1; i <= nt; i++) if (tl[i] in cput) { printf " %10s", tl[i]; nc++ }
-	printf " %14s\n", "rt/haproxy cpu"
+	for (c = 1; c <= nr; c++) printf " %18s", rnum[c] "/haproxy cpu"
+	print ""
 	for (r = 1; r <= nk; r++) {
 		k = order[r]; split(k, f, SUBSEP)
 		printf "%-18s %-7s %4s |", f[1], f[2], f[3]
 		for (i = 1; i <= nt; i++) if (tl[i] in cput) { m = med(cpu[k, tl[i]]); printf (m == "" ? " %10s" : " %10.1f"), (m == "" ? "-" : m) }
-		a = med(cpu[k, "rt"]); b = med(cpu[k, "haproxy"])
-		if (a != "" && b != "" && a > 0 && b > 0) { lgc += log(a / b); n++; printf " %14.3f\n", a / b }
-		else printf " %14s\n", "n/a"
+		for (c = 1; c <= nr; c++) cpu_ratio(k, rnum[c])
+		print ""
 	}
-	if (n > 0) printf "%-18s %-7s %4s |%*s %14.3f\n", "geometric mean", "", "", 11 * nc, "", exp(lgc / n)
-	print ""
+	printf "%-18s %-7s %4s |%*s", "geometric mean", "", "", 11 * nc, ""
+	for (c = 1; c <= nr; c++) printf (ncpu[rnum[c]] > 0 ? " %18.3f" : " %18s"), (ncpu[rnum[c]] > 0 ? exp(lcpu[rnum[c]] / ncpu[rnum[c]]) : "n/a")
+	print "\n"
 }
 
-# rt/haproxy paired by repeat: in each repeat the targets run back to back, so the two runs of
-# a pair share the machine's state of the moment more than any two medians do.  A row is
-# "rt ahead" only when every pair is >= 1.0, "rt behind" when every pair is < 1.0; anything
-# else is parity within this machine's noise, which the medians alone cannot tell apart.
-function paired_table(    r, k, f, rep, s, n, lo, hi, x, ahead, behind, even) {
-	if (!("haproxy" in present) || !("rt" in present) || repeats < 2)
+# one NUM/haproxy CPU ratio cell, accumulated for the geometric mean
+function cpu_ratio(k, num,    a, b) {
+	a = med(cpu[k, num]); b = med(cpu[k, "haproxy"])
+	if (a == "" || b == "" || a <= 0 || b <= 0) { printf " %18s", "n/a"; return }
+	lcpu[num] += log(a / b); ncpu[num]++
+	printf " %18.3f", a / b
+}
+
+# NUM/DEN paired by repeat: in each repeat the targets run back to back, so the two runs of a
+# pair share the machine's state of the moment more than any two medians do.  A row is "ahead"
+# only when every pair is >= 1.0, "behind" when every pair is < 1.0; anything else is parity
+# within this machine's noise, which the medians alone cannot tell apart.  Then all pairs of all
+# rows pooled: how many are >= 1.0, and the two-sided sign test's p (the chance of a split at
+# least this lopsided if NUM and DEN were the same program).
+function paired_table(num, den, title,    r, k, f, rep, s, n, lo, hi, x, ahead, behind, even, all, nall, up) {
+	if (!(den in present) || !(num in present) || repeats < 2)
 		return
-	printf "rt/haproxy per repeat (paired runs; lowest, median, highest; verdict)\n"
+	printf "%s/%s per repeat (%s; paired runs: lowest, median, highest; verdict)\n", num, den, title
 	for (r = 1; r <= nk; r++) {
 		k = order[r]; split(k, f, SUBSEP)
 		s = ""; n = 0
 		for (rep = 1; rep <= repeats; rep++)
-			if ((k, "rt", rep) in qr && (k, "haproxy", rep) in qr && qr[k, "haproxy", rep] > 0) {
-				x = qr[k, "rt", rep] / qr[k, "haproxy", rep]
+			if ((k, num, rep) in qr && (k, den, rep) in qr && qr[k, den, rep] > 0) {
+				x = qr[k, num, rep] / qr[k, den, rep]
 				if (n == 0 || x < lo) lo = x
 				if (n == 0 || x > hi) hi = x
 				s = s " " x; n++
+				all = all " " x; nall++; if (x >= 1) up++
 			}
 		if (n == 0) continue
 		printf "%-18s %-7s %4s | %6.3f %6.3f %6.3f  %s\n", f[1], f[2], f[3], lo, med(s), hi,
-			lo >= 1 ? "rt ahead" : hi < 1 ? "rt behind" : "parity within noise"
+			lo >= 1 ? num " ahead" : hi < 1 ? num " behind" : "parity within noise"
 		if (lo >= 1) ahead++; else if (hi < 1) behind++; else even++
 	}
-	printf "rows: %d rt ahead, %d parity within noise, %d rt behind\n\n", ahead, even, behind
+	printf "rows: %d %s ahead, %d parity within noise, %d %s behind\n", ahead, num, even, behind, num
+	if (nall > 0)
+		printf "all pairs: %d of %d >= 1.0, median %.3f, sign test p = %.3f\n\n", up, nall, med(all), sign_p(up, nall)
+}
+
+# two-sided sign test: P(a split at least as uneven as k of n | p = 1/2)
+function sign_p(k, n,    i, t, tail, m) {
+	m = k < n - k ? k : n - k
+	t = 2 ^ -n
+	for (i = 0; i <= m; i++) { tail += t; t = t * (n - i) / (i + 1) }
+	return 2 * tail > 1 ? 1 : 2 * tail
 }

@@ -10,8 +10,11 @@
 #      WARMUP (10 s of oltp_read_write, 8 threads, direct, after the tables are loaded, then 1 s
 #      through each target; 0: none). Without it the first configuration measured ran while
 #      MariaDB was still flushing and purging after the load, whichever target ran first in a pair.
-#      TARGETS (auto: direct haproxy + rt rt_trace rt_guard when the binary supports them)
+#      TARGETS (auto: direct haproxy haproxy2 + rt rt_trace rt_guard when the binary supports them)
+#      haproxy2 is the A/A control: a second haproxy, identical to the first. Its ratio to haproxy
+#      and its verdicts show what this machine's noise alone does, against which rt/haproxy's are read.
 #      MYSQL_PORT (3307) HAPROXY_PORT (3308) RT_PORT (3309; variants use 3309..3311)
+#      HAPROXY2_PORT (3312)
 #      ROUTETRACE (binary, default $BUILD/routetrace) ROUTETRACE_ARGS (extra flags, every rt target)
 #      TRACE_ARGS (extra flags for rt_trace and rt_guard only, e.g. to turn literal redaction off)
 #      RAW (raw per-run TSV path, default in the work dir, printed at the end)
@@ -22,6 +25,7 @@ TESTS=${TESTS:-oltp_point_select oltp_read_write}; THREADS=${THREADS:-1 8 32}
 PS_MODES=${PS_MODES:-disable auto}; DURATION=${DURATION:-5}; REPEATS=${REPEATS:-3}; WARMUP=${WARMUP:-10}
 TABLES=${TABLES:-4}; TABLE_SIZE=${TABLE_SIZE:-50000}
 MYSQL_PORT=${MYSQL_PORT:-3307}; HAPROXY_PORT=${HAPROXY_PORT:-3308}; RT_PORT=${RT_PORT:-3309}
+HAPROXY2_PORT=${HAPROXY2_PORT:-3312}
 
 bench_init overhead
 bench_need sysbench haproxy mariadb-client >/dev/null
@@ -33,6 +37,7 @@ declare -A PORT=() TRACE=() PID=()
 want() { [ -z "${TARGETS:-}" ] || [[ " $TARGETS " == *" $1 "* ]]; }
 want direct && PORT[direct]=$MYSQL_PORT
 if want haproxy; then bench_haproxy "$HAPROXY_PORT" "$MYSQL_PORT" 4096 && PORT[haproxy]=$HAPROXY_PORT PID[haproxy]=$BG_PID; fi
+if want haproxy2; then bench_haproxy "$HAPROXY2_PORT" "$MYSQL_PORT" 4096 && PORT[haproxy2]=$HAPROXY2_PORT PID[haproxy2]=$BG_PID; fi
 if want rt || want rt_trace || want rt_guard; then
   if ! bench_rt_proxy_ok; then
     echo "  routetrace proxy: not available ($RT missing, or its 'proxy --help' lacks --listen/--upstream)"
@@ -61,7 +66,8 @@ if want rt || want rt_trace || want rt_guard; then
   fi
 fi
 ORDER=()
-for t in direct haproxy rt rt_trace rt_guard; do [ -n "${PORT[$t]:-}" ] && ORDER+=("$t"); done
+# haproxy2 just before haproxy and rt just after: the control's pairs are as close in time as rt's
+for t in direct haproxy2 haproxy rt rt_trace rt_guard; do [ -n "${PORT[$t]:-}" ] && ORDER+=("$t"); done
 [ ${#ORDER[@]} -gt 0 ] || { echo "no target to measure" >&2; exit 1; }
 echo "  targets: ${ORDER[*]}"
 
@@ -83,7 +89,8 @@ run_one() {
   local test=$1 ps=$2 th=$3 t=$4 rep=$5 out qps=NA p95=NA err=NA total=NA lines=NA cpu=NA c0=NA c1
   [ -z "${PID[$t]:-}" ] || c0=$(proc_cpu "${PID[$t]}")
   if [ -n "${PID[$t]:-}" ] && ! kill -0 "${PID[$t]}" 2>/dev/null; then
-    echo "  $t died; its log:" >&2; tail -5 "$BENCH_WORK/$t.log" 2>/dev/null | sed 's/^/    /' >&2
+    local log=$BENCH_WORK/$t.log; [ -f "$log" ] || log=$BENCH_WORK/haproxy-${PORT[$t]}.log
+    echo "  $t died; its log:" >&2; tail -5 "$log" 2>/dev/null | sed 's/^/    /' >&2
     unset "PORT[$t]"; return 0
   fi
   if out=$(sysbench "$test" "${SB[@]}" --mysql-port="${PORT[$t]}" --threads="$th" --time="$DURATION" \
