@@ -146,9 +146,10 @@ function cpu_ratio(k, num,    a, b) {
 # pair share the machine's state of the moment more than any two medians do.  A row is "ahead"
 # only when every pair is >= 1.0, "behind" when every pair is < 1.0; anything else is parity
 # within this machine's noise, which the medians alone cannot tell apart.  Then all pairs of all
-# rows pooled: how many are >= 1.0, and the two-sided sign test's p (the chance of a split at
-# least this lopsided if NUM and DEN were the same program).
-function paired_table(num, den, title,    r, k, f, rep, s, n, lo, hi, x, ahead, behind, even, all, nall, up) {
+# rows pooled: how many are >= 1.0, the two-sided sign test's p (the chance of a split at least
+# this lopsided if NUM and DEN were the same program), and the pairs' geometric mean with its 95 %
+# confidence interval (t on the log ratios): how far apart the two can be, given this noise.
+function paired_table(num, den, title,    r, k, f, rep, s, n, lo, hi, x, ahead, behind, even, all, nall, up, sl, sl2, m, sd, h) {
 	if (!(den in present) || !(num in present) || repeats < 2)
 		return
 	printf "%s/%s per repeat (%s; paired runs: lowest, median, highest; verdict)\n", num, den, title
@@ -162,6 +163,7 @@ function paired_table(num, den, title,    r, k, f, rep, s, n, lo, hi, x, ahead, 
 				if (n == 0 || x > hi) hi = x
 				s = s " " x; n++
 				all = all " " x; nall++; if (x >= 1) up++
+				sl += log(x); sl2 += log(x) ^ 2
 			}
 		if (n == 0) continue
 		printf "%-18s %-7s %4s | %6.3f %6.3f %6.3f  %s\n", f[1], f[2], f[3], lo, med(s), hi,
@@ -169,8 +171,17 @@ function paired_table(num, den, title,    r, k, f, rep, s, n, lo, hi, x, ahead, 
 		if (lo >= 1) ahead++; else if (hi < 1) behind++; else even++
 	}
 	printf "rows: %d %s ahead, %d parity within noise, %d %s behind\n", ahead, num, even, behind, num
-	if (nall > 0)
-		printf "all pairs: %d of %d >= 1.0, median %.3f, sign test p = %.3f\n\n", up, nall, med(all), sign_p(up, nall)
+	if (nall < 2)
+		return
+	m = sl / nall; sd = sqrt((sl2 - nall * m * m) / (nall - 1)); h = t95(nall - 1) * sd / sqrt(nall)
+	printf "all pairs: %d of %d >= 1.0, median %.3f, sign test p = %.3f; geometric mean %.3f, 95%% CI %.3f-%.3f\n\n",
+		up, nall, med(all), sign_p(up, nall), exp(m), exp(m - h), exp(m + h)
+}
+
+# Student's t, two-sided 95 %, for DF degrees of freedom (Cornish-Fisher; within 2 % from DF 4)
+function t95(df,    z) {
+	z = 1.959964
+	return z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
 }
 
 # two-sided sign test: P(a split at least as uneven as k of n | p = 1/2)
