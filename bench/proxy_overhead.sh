@@ -2,7 +2,7 @@
 # Proxy overhead: sysbench against MariaDB direct, through haproxy in TCP mode (the L4 floor) and
 # through routetrace (plain; with --trace to a file; with --trace and --guard block), in one run.
 # For each configuration (test x ps-mode x threads) the targets run back to back, REPEATS times,
-# in a rotating order; cells are medians. Ratios: rt/haproxy and rt/direct (issue 2), trace/rt
+# in a rotating order, every other repeat backwards; cells are medians. Ratios: rt/haproxy and rt/direct (issue 2), trace/rt
 # (issue 4: >= 0.90), guard/trace (issue 5: within noise), with geometric means.
 # usage: BUILD=build bench/proxy_overhead.sh
 # env: TESTS ("oltp_point_select oltp_read_write") THREADS ("1 8 32") PS_MODES ("disable auto")
@@ -66,7 +66,7 @@ if want rt || want rt_trace || want rt_guard; then
   fi
 fi
 ORDER=()
-# haproxy2 just before haproxy and rt just after: the control's pairs are as close in time as rt's
+# haproxy2 next to haproxy on one side and rt on the other: the control's pairs are as close in time as rt's
 for t in direct haproxy2 haproxy rt rt_trace rt_guard; do [ -n "${PORT[$t]:-}" ] && ORDER+=("$t"); done
 [ ${#ORDER[@]} -gt 0 ] || { echo "no target to measure" >&2; exit 1; }
 echo "  targets: ${ORDER[*]}"
@@ -122,8 +122,11 @@ echo "  $nconf configurations x $REPEATS repeats x ${#ORDER[@]} targets x ${DURA
 for test in $TESTS; do for ps in $PS_MODES; do for th in $THREADS; do
   for rep in $(seq "$REPEATS"); do
     n=${#ORDER[@]}
-    for i in $(seq 0 $((n - 1))); do  # rotate the order each repeat: no target always runs first
-      t=${ORDER[$(( (i + rep - 1) % n ))]}
+    # repeats go in twos, the second the first run backwards (ABBA): within each two, every pair
+    # of targets takes both orders, so a drift over a repeat favours neither (a rotation alone ran
+    # rt right after haproxy in all repeats but one). Each two starts one place further on.
+    for i in $(seq 0 $((n - 1))); do
+      t=${ORDER[$(( ((rep % 2 ? i : n - 1 - i) + (rep - 1) / 2) % n ))]}
       if [ -n "${PORT[$t]:-}" ]; then run_one "$test" "$ps" "$th" "$t" "$rep"; fi
     done
   done
