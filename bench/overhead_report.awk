@@ -98,7 +98,7 @@ END {
 	paired_table("rt", "haproxy", "issue 2")
 	paired_table("haproxy2", "haproxy", "A/A control: the same haproxy twice, how often noise alone gives a verdict")
 	cpu_table()
-	print "targets (issue): rt/haproxy >= 1.0 in every row (#2); trace/rt >= 0.90 (#4); guard/trace ~ 1.0 within the spread (#5)"
+	print "targets (issue): rt/haproxy >= 1.0 in every row (#2; read beside the control, see bench/README); trace/rt >= 0.90 (#4); guard/trace ~ 1.0 within the spread (#5)"
 	if (has("haproxy2"))
 		print "A/A-control = haproxy2/haproxy, two identical haproxy processes: what this machine's noise alone does to a ratio and a verdict"
 	for (t in tlines) {
@@ -149,7 +149,7 @@ function cpu_ratio(k, num,    a, b) {
 # rows pooled: how many are >= 1.0, the two-sided sign test's p (the chance of a split at least
 # this lopsided if NUM and DEN were the same program), and the pairs' geometric mean with its 95 %
 # confidence interval (t on the log ratios): how far apart the two can be, given this noise.
-function paired_table(num, den, title,    r, k, f, rep, s, n, lo, hi, x, ahead, behind, even, all, nall, up, sl, sl2, m, sd, h) {
+function paired_table(num, den, title,    r, k, f, rep, s, n, lo, hi, x, ahead, behind, even, all, nall, up, sl, sl2, m, sd, h, v) {
 	if (!(den in present) || !(num in present) || repeats < 2)
 		return
 	printf "%s/%s per repeat (%s; paired runs: lowest, median, highest; verdict)\n", num, den, title
@@ -174,8 +174,12 @@ function paired_table(num, den, title,    r, k, f, rep, s, n, lo, hi, x, ahead, 
 	if (nall < 2)
 		return
 	m = sl / nall; sd = sqrt((sl2 - nall * m * m) / (nall - 1)); h = t95(nall - 1) * sd / sqrt(nall)
-	printf "all pairs: %d of %d >= 1.0, median %.3f, sign test p = %.3f; geometric mean %.3f, 95%% CI %.3f-%.3f\n\n",
+	printf "all pairs: %d of %d >= 1.0, median %.3f, sign test p = %.3f; geometric mean %.3f, 95%% CI %.3f-%.3f\n",
 		up, nall, med(all), sign_p(up, nall), exp(m), exp(m - h), exp(m + h)
+	if (m + h < 0) v = num " measurably slower than " den
+	else if (m - h > 0) v = num " measurably faster than " den
+	else v = "no measurable difference between " num " and " den " (the interval holds 1.0)"
+	printf "overall: %s\n\n", v
 }
 
 # Student's t, two-sided 95 %, for DF degrees of freedom (Cornish-Fisher; within 2 % from DF 4)
