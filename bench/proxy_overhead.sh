@@ -2,8 +2,9 @@
 # Proxy overhead: sysbench against MariaDB direct, through haproxy in TCP mode (the L4 floor) and
 # through routetrace (plain; with --trace to a file; with --trace and --guard block), in one run.
 # For each configuration (test x ps-mode x threads) the targets run back to back, REPEATS times,
-# in a rotating order, every other repeat backwards; cells are medians. Ratios: rt/haproxy and rt/direct (issue 2), trace/rt
-# (issue 4: >= 0.90), guard/trace (issue 5: within noise), with geometric means.
+# in a rotating order, every other repeat backwards; cells are medians. Ratios: rt/haproxy and
+# rt/direct (issue 2), trace/rt (issue 4: >= 0.90), guard/trace (issue 5: within noise), with
+# geometric means, and haproxy2/haproxy, the A/A control.
 # usage: BUILD=build bench/proxy_overhead.sh
 # env: TESTS ("oltp_point_select oltp_read_write") THREADS ("1 8 32") PS_MODES ("disable auto")
 #      DURATION (5 s) REPEATS (3) TABLES (4) TABLE_SIZE (50000)
@@ -66,7 +67,8 @@ if want rt || want rt_trace || want rt_guard; then
   fi
 fi
 ORDER=()
-# haproxy2 next to haproxy on one side and rt on the other: the control's pairs are as close in time as rt's
+# haproxy2 beside haproxy on one side and rt on the other: the control's pairs are as close in
+# time as rt's
 for t in direct haproxy2 haproxy rt rt_trace rt_guard; do [ -n "${PORT[$t]:-}" ] && ORDER+=("$t"); done
 [ ${#ORDER[@]} -gt 0 ] || { echo "no target to measure" >&2; exit 1; }
 echo "  targets: ${ORDER[*]}"
